@@ -1,0 +1,13 @@
+export {
+  GaussianDiffusion,
+  type CalcBpdLoopOptions,
+  type DdimReverseSampleOptions,
+  type DdimSampleOptions,
+  type GaussianDiffusionOptions,
+  type PSampleOptions,
+  type QSampleOptions,
+  type TrainingLossesOptions,
+} from './gaussian-diffusion';
+export type { DiffusionTables } from './coefficients';
+export type { TimestepsInput } from './timesteps';
+export * from './types';

@@ -1,0 +1,11 @@
+/**
+ * difflib: diffusion-model primitives for TensorFlow.js.
+ *
+ * @packageDocumentation
+ */
+export * from './diffusion';
+export { DifflibError, type DifflibErrorCode } from './errors';
+export * from './losses';
+export { timestepEmbedding } from './nn/timestep-embedding';
+export * from './samplers';
+export * from './schedules';

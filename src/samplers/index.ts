@@ -1,0 +1,3 @@
+export { LossSecondMomentResampler, type LossSecondMomentOptions } from './loss-second-moment-resampler';
+export { ScheduleSampler, type TimestepSample, type TimestepSampleOptions } from './schedule-sampler';
+export { UniformSampler } from './uniform-sampler';

@@ -1,0 +1,71 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { DifflibError, describeValue } from '../errors';
+import { checkNumTimesteps } from '../schedules/validate';
+import { seededUniform } from './random';
+
+/** Options of {@link ScheduleSampler.sample}. */
+export interface TimestepSampleOptions {
+  /** Seed for the index draw; a fresh random seed when absent. */
+  seed?: number;
+  /** A uniform [0, 1) source used instead of the seeded one. */
+  random?: () => number;
+}
+
+/** A batch of timesteps drawn for training, with importance weights. */
+export interface TimestepSample {
+  /** [B] int32 timesteps. */
+  timesteps: tf.Tensor1D;
+  /** [B] float32 importance weights 1/(T·p(t)): weighting each loss by them keeps the objective unbiased. */
+  weights: tf.Tensor1D;
+  /** The same timesteps on the host, to pass to {@link GaussianDiffusion.trainingLosses} or a resampler. */
+  indices: Int32Array;
+}
+
+/**
+ * A distribution over the T timesteps of a process, to reduce the variance of the
+ * training objective (improved-diffusion's `ScheduleSampler`). Subclasses give the
+ * unnormalised weights; sampling and importance weights are shared.
+ */
+export abstract class ScheduleSampler {
+  /** T. */
+  readonly numTimesteps: number;
+
+  constructor(fn: string, numTimesteps: number) {
+    this.numTimesteps = checkNumTimesteps(fn, 'numTimesteps', numTimesteps);
+  }
+
+  /** Unnormalised, positive weight of each timestep, float64 [T]. */
+  abstract weights(): Float64Array;
+
+  /**
+   * Draws `batchSize` timesteps with p(t) = w_t / Σw, and importance weights 1/(T·p(t)).
+   *
+   * @param batchSize - B.
+   * @returns timesteps [B] int32, weights [B] float32, and the indices on the host.
+   */
+  sample(batchSize: number, options: TimestepSampleOptions = {}): TimestepSample {
+    const fn = `${this.constructor.name}.sample`;
+    if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'batchSize', `must be a positive integer, got ${describeValue(batchSize)}`);
+    }
+    const random = options.random ?? seededUniform(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+    const w = this.weights();
+    const total = w.reduce((a, b) => a + b, 0);
+    const cdf = new Float64Array(w.length);
+    w.reduce((acc, wi, i) => (cdf[i] = acc + wi / total), 0);
+    const indices = new Int32Array(batchSize);
+    const importance = new Float32Array(batchSize);
+    for (let b = 0; b < batchSize; b++) {
+      const u = random();
+      let i = 0;
+      while (i < cdf.length - 1 && u >= cdf[i]!) i++;
+      indices[b] = i;
+      importance[b] = 1 / (w.length * (w[i]! / total));
+    }
+    return {
+      timesteps: tf.tensor1d(indices, 'int32'),
+      weights: tf.tensor1d(importance, 'float32'),
+      indices,
+    };
+  }
+}

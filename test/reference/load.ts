@@ -1,0 +1,84 @@
+/// <reference types="vite/client" />
+/**
+ * Loads the golden cases generated from openai/improved-diffusion
+ * (`../shared/reference`, beside the repository; see its SCHEMA.md) in Node and in
+ * the browser alike: Vite resolves the glob in both.
+ */
+
+/** A tensor as the reference stores it: row-major data, NCHW for images. */
+export interface EncodedTensor {
+  dtype: 'float64' | 'float32' | 'int64';
+  shape: number[];
+  data: Array<number | string>;
+}
+
+export type RefValue = EncodedTensor | number | boolean | string | null | RefValue[] | { [k: string]: RefValue };
+
+export interface RefCase {
+  name: string;
+  function: string;
+  description: string;
+  config?: Record<string, RefValue>;
+  inputs: Record<string, RefValue>;
+  outputs: Record<string, RefValue>;
+  outputs_f64?: Record<string, RefValue>;
+  expect_error?: { call: string; type: string; message?: string; reason?: string };
+}
+
+export interface RefFile {
+  schema_version: number;
+  group: string;
+  cases: RefCase[];
+}
+
+const files = import.meta.glob<RefFile>(['../../../shared/reference/*.json', '!**/unet_*.json'], { import: 'default' });
+
+/** The cases of one group (`q_functions`, `training_losses`, ...). */
+export async function loadGroup(group: string): Promise<RefCase[]> {
+  const key = Object.keys(files).find((k) => k.endsWith(`/${group}.json`));
+  if (!key) {
+    throw new Error(`reference group "${group}" not found: is ../shared/reference beside the repository?`);
+  }
+  const file = await files[key]!();
+  if (file.schema_version !== 1) throw new Error(`${group}.json: unsupported schema_version ${file.schema_version}`);
+  return file.cases;
+}
+
+/** All group names present (for a check that none is forgotten). */
+export function availableGroups(): string[] {
+  return Object.keys(files).map((k) => k.replace(/^.*\//, '').replace(/\.json$/, ''));
+}
+
+export function isTensor(v: RefValue | undefined): v is EncodedTensor {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && 'dtype' in v && 'shape' in v && 'data' in v;
+}
+
+/** Decodes the flat data, mapping the non-finite markers to numbers. */
+export function values(v: RefValue | undefined): Float64Array {
+  if (!isTensor(v)) throw new Error(`expected an encoded tensor, got ${JSON.stringify(v)?.slice(0, 80)}`);
+  return Float64Array.from(v.data, (d) => (typeof d === 'number' ? d : Number(d === 'NaN' ? NaN : d === 'Infinity' ? Infinity : -Infinity)));
+}
+
+/**
+ * Moves the channel axis to the end (NCHW → NHWC), the layout difflib uses.
+ * `channelAxis` is 1 for [B, C, ...] and 2 for the per-step stacks [T, B, C, ...].
+ * Tensors of rank ≤ channelAxis + 1 are returned as they are.
+ */
+export function channelsLast(v: RefValue | undefined, channelAxis = 1): { shape: number[]; data: Float64Array } {
+  if (!isTensor(v)) throw new Error('expected an encoded tensor');
+  const data = values(v);
+  const shape = v.shape;
+  if (shape.length <= channelAxis + 1) return { shape: [...shape], data };
+  const outer = shape.slice(0, channelAxis).reduce((a, b) => a * b, 1);
+  const channels = shape[channelAxis]!;
+  const inner = shape.slice(channelAxis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(data.length);
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      for (let i = 0; i < inner; i++) {
+        out[(o * inner + i) * channels + c] = data[(o * channels + c) * inner + i]!;
+      }
+    }
+  }
+  return { shape: [...shape.slice(0, channelAxis), ...shape.slice(channelAxis + 1), channels], data: out };
+}

@@ -1,0 +1,78 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { playwright } from '@vitest/browser-playwright';
+import { defineConfig } from 'vitest/config';
+
+const repoRoot = path.dirname(fileURLToPath(import.meta.url));
+// Golden references live in ../shared/reference (a sibling of the repo, here and in CI); the
+// browser project fetches them over HTTP as /@fs/... URLs. Vitest 4.1 happens to serve them
+// without this, but Vite's fs.allow is what officially permits files outside the repo.
+const parentDir = path.resolve(repoRoot, '..');
+
+const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+export default defineConfig({
+  server: { fs: { allow: [repoRoot, parentDir] } },
+  // Vite's dep optimizer would re-bundle tfjs mid-run on first browser load and reload the page.
+  optimizeDeps: {
+    include: [
+      '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-layers',
+      '@tensorflow/tfjs-backend-cpu',
+      '@tensorflow/tfjs-backend-webgl',
+    ],
+  },
+  test: {
+    // tfjs-backend-cpu nags about tfjs-node once per file; we test the cpu backend on purpose.
+    // (Only honoured at the root: per-project onConsoleLog is ignored.)
+    onConsoleLog: (log) => !log.includes('running TensorFlow.js in Node.js'),
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          environment: 'node',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/browser/**'],
+          // tfjs cpu/wasm kernels are slow on CI-sized machines.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          browser: {
+            enabled: true,
+            headless: true,
+            provider: playwright({
+              launchOptions: {
+                executablePath: chromiumPath,
+                // No network here or in CI: stop every background fetch Chromium would try.
+                // Playwright supplies its own throwaway --user-data-dir (passing one in args is rejected).
+                args: [
+                  '--no-sandbox',
+                  '--disable-background-networking',
+                  '--disable-component-update',
+                  '--disable-sync',
+                  '--no-first-run',
+                  '--disable-dev-shm-usage',
+                  // Always SwiftShader (CPU) GL, even on machines with a GPU, so WebGL numerics
+                  // are the same everywhere; it gives WebGL2 with float32 render targets.
+                  // Playwright also adds --enable-unsafe-swiftshader; repeated so it can't vanish.
+                  '--use-angle=swiftshader',
+                  '--enable-unsafe-swiftshader',
+                ],
+              },
+            }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+    ],
+  },
+});

@@ -42,9 +42,24 @@ export class DifflibError extends Error {
     readonly code: DifflibErrorCode,
     readonly functionName: string,
     readonly argument: string,
-    detail: string,
+    readonly detail: string,
   ) {
     super(`${functionName}: ${argument} ${detail}`);
+  }
+}
+
+/**
+ * Runs `body`, re-attributing a DifflibError it throws to the public function and
+ * argument the user actually called, keeping the detail (e.g. a bad `useTimesteps`
+ * found while `new GaussianDiffusion` respaces its schedule).
+ * @internal
+ */
+export function attributeErrors<T>(functionName: string, argument: string, body: () => T): T {
+  try {
+    return body();
+  } catch (e) {
+    if (e instanceof DifflibError) throw new DifflibError(e.code, functionName, argument, e.detail);
+    throw e;
   }
 }
 

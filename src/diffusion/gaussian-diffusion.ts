@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { DifflibError, describeValue } from '../errors';
+import { DifflibError, attributeErrors, describeValue } from '../errors';
 import { discretizedGaussianLogLikelihood } from '../losses/discretized-gaussian';
 import { meanFlat } from '../losses/mean-flat';
 import { normalKl } from '../losses/normal-kl';
 import { NoiseSchedule } from '../schedules/noise-schedule';
 import { checkSameShape, checkTensor, shapeString } from '../tensor-checks';
-import { tidy } from '../tidy';
 import { computeTables, type DiffusionTables } from './coefficients';
 import { stopGradient } from './stop-gradient';
 import { BatchTimesteps, type TimestepsInput } from './timesteps';
@@ -188,7 +187,7 @@ export class GaussianDiffusion implements DiffusionTables {
    */
   qMeanVariance(xStart: tf.Tensor, t: TimestepsInput): GaussianMoments {
     const ts = this.begin('qMeanVariance', 'xStart', xStart, t);
-    return tidy(() => {
+    return tf.tidy(() => {
       const rank = xStart.rank;
       return {
         mean: tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), xStart),
@@ -227,7 +226,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const ts = this.begin(fn, 'xStart', xStart, t);
     checkTensor(fn, 'xT', xT);
     checkSameShape(fn, 'xStart', xStart, 'xT', xT);
-    return tidy(() => {
+    return tf.tidy(() => {
       const rank = xStart.rank;
       return {
         mean: this.posteriorMean(xStart, xT, ts),
@@ -251,7 +250,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const fn = 'pMeanVariance';
     const ts = this.begin(fn, 'x', x, t);
     checkModel(fn, model);
-    return tidy(() => this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options));
+    return tf.tidy(() => this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options));
   }
 
   /**
@@ -267,7 +266,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const ts = this.begin(fn, 'x', x, t);
     checkModel(fn, model);
     if (options.noise !== undefined) checkNoise(fn, x, options.noise);
-    return tidy(() => {
+    return tf.tidy(() => {
       const out = this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options);
       const noise = options.noise ?? tf.randomNormal(x.shape, 0, 1, 'float32', options.seed);
       const nonzero = ts.gather(this.nonzeroMask(), x.rank);
@@ -295,7 +294,7 @@ export class GaussianDiffusion implements DiffusionTables {
     checkModel(fn, model);
     const eta = checkEta(fn, options.eta ?? 0);
     if (options.noise !== undefined) checkNoise(fn, x, options.noise);
-    return tidy(() => {
+    return tf.tidy(() => {
       const out = this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options);
       const eps = this.predictEpsFromXStart(x, ts, out.predXStart);
       const sigma = this.ddimSigmaAtEtaOne.map((s) => eta * s);
@@ -330,7 +329,7 @@ export class GaussianDiffusion implements DiffusionTables {
     }
     const ts = this.begin(fn, 'x', x, t);
     checkModel(fn, model);
-    return tidy(() => {
+    return tf.tidy(() => {
       const out = this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options);
       const eps = this.predictEpsFromXStart(x, ts, out.predXStart);
       const sqrtNext = ts.gather(this.alphasCumprodNext.map(Math.sqrt), x.rank);
@@ -364,7 +363,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const ts = this.begin(fn, 'xStart', xStart, t);
     checkModel(fn, model);
     if (options.noise !== undefined) checkNoise(fn, xStart, options.noise);
-    return tidy((): TrainingLosses => {
+    return tf.tidy((): TrainingLosses => {
       const noise = options.noise ?? tf.randomNormal(xStart.shape, 0, 1, 'float32', options.seed);
       const xT = this.qSampleOf(xStart, ts, noise);
       const output = this.applyModel(model, xT, ts, options.modelKwargs);
@@ -413,7 +412,7 @@ export class GaussianDiffusion implements DiffusionTables {
     checkTensor(fn, 'xT', xT);
     checkSameShape(fn, 'xStart', xStart, 'xT', xT);
     checkModel(fn, model);
-    return tidy(() => this.vbTermsOf(fn, this.applyModel(model, xT, ts, options.modelKwargs), xStart, xT, ts, options));
+    return tf.tidy(() => this.vbTermsOf(fn, this.applyModel(model, xT, ts, options.modelKwargs), xStart, xT, ts, options));
   }
 
   /**
@@ -468,7 +467,7 @@ export class GaussianDiffusion implements DiffusionTables {
         );
         options.onProgress?.(columns.length, this.numTimesteps);
       }
-      return tidy((): BpdLoopResult => {
+      return tf.tidy((): BpdLoopResult => {
         const [vb, xstartMse, mse] = [0, 1, 2].map((k) => tf.stack(columns.map((c) => c[k]!), 1) as tf.Tensor2D) as [
           tf.Tensor2D,
           tf.Tensor2D,
@@ -642,16 +641,13 @@ function resolveSchedule(fn: string, options: GaussianDiffusionOptions): NoiseSc
     }
     schedule = options.schedule;
   } else {
-    try {
-      schedule = NoiseSchedule.fromBetas(options.betas!);
-    } catch (e) {
-      if (e instanceof DifflibError) throw new DifflibError(e.code, fn, 'options.betas', e.message.replace(/^[^:]*: betas /, ''));
-      throw e;
-    }
+    schedule = attributeErrors(fn, 'options.betas', () => NoiseSchedule.fromBetas(options.betas!));
   }
   const use = options.useTimesteps;
   if (use === undefined) return schedule;
-  return schedule.respace(typeof use === 'string' ? use : { useTimesteps: use });
+  return attributeErrors(fn, 'options.useTimesteps', () =>
+    schedule.respace(typeof use === 'string' ? use : { useTimesteps: use }),
+  );
 }
 
 function checkEnum<T extends string>(fn: string, arg: string, value: unknown, allowed: readonly T[]): T {

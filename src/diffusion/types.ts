@@ -1,5 +1,8 @@
 import type * as tf from '@tensorflow/tfjs-core';
 
+// Result objects extend TensorContainerObject so they can go straight to
+// `tf.dispose(result)` or be returned from `tf.tidy`.
+
 /** What the model predicts: ε (DDPM), x_0, or x_{t−1}. */
 export type ModelMeanType = 'epsilon' | 'start_x' | 'previous_x';
 /** The accepted {@link ModelMeanType} values. */
@@ -55,7 +58,7 @@ export interface ModelCallOptions {
 }
 
 /** A Gaussian's mean with its (log-)variance, each shaped like the data. */
-export interface GaussianMoments {
+export interface GaussianMoments extends tf.TensorContainerObject {
   /** Mean, [B, …]. */
   mean: tf.Tensor;
   /** Variance, [B, …]. */
@@ -71,7 +74,7 @@ export interface PMeanVariance extends GaussianMoments {
 }
 
 /** One sampler step's result. */
-export interface SampleStep {
+export interface SampleStep extends tf.TensorContainerObject {
   /** The next state (x_{t−1}, or x_{t+1} for the reverse DDIM step), [B, …]. */
   sample: tf.Tensor;
   /** x̂_0 at this step, [B, …]. */
@@ -79,7 +82,7 @@ export interface SampleStep {
 }
 
 /** Per-example training terms, each [B]. */
-export interface TrainingLosses {
+export interface TrainingLosses extends tf.TensorContainerObject {
   /** The objective to minimise (average it over the batch, with importance weights if any). */
   loss: tf.Tensor1D;
   /** ‖target − prediction‖² averaged over non-batch axes (`mse`/`rescaled_mse` only). */
@@ -89,7 +92,7 @@ export interface TrainingLosses {
 }
 
 /** One variational-bound term. */
-export interface VbTerms {
+export interface VbTerms extends tf.TensorContainerObject {
   /** L_t in bits/dim: the decoder NLL where t = 0, else KL(q(x_{t−1}|x_t,x_0) ‖ p_θ(x_{t−1}|x_t)). [B] */
   output: tf.Tensor1D;
   /** x̂_0, [B, …]. */
@@ -97,7 +100,7 @@ export interface VbTerms {
 }
 
 /** The full bound from {@link GaussianDiffusion.calcBpdLoop}. */
-export interface BpdLoopResult {
+export interface BpdLoopResult extends tf.TensorContainerObject {
   /** Σ_t L_t + L_T in bits/dim, [B]. */
   totalBpd: tf.Tensor1D;
   /** L_T = KL(q(x_T|x_0) ‖ N(0, I)) in bits/dim, [B]. */

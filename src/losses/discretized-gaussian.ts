@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
+import { isPositive } from '../select';
 import { checkSameShape, checkTensor } from '../tensor-checks';
 import { cdfLogit, logSigmoid } from './gaussian-cdf';
 
@@ -68,9 +69,9 @@ export function discretizedGaussianLogLikelihood(x: tf.Tensor, params: Discretiz
     const logCdfDelta = tf.addN([logCdfPlus, logOneMinusCdfMin, log1MinusExpNeg(uMinusV)]);
     const clamp = (logP: tf.Tensor) => tf.maximum(logP, LOG_MIN_PROB);
     return tf.where(
-      tf.less(x, -0.999),
+      isPositive(tf.sub(-0.999, x)),
       clamp(logCdfPlus),
-      tf.where(tf.greater(x, 0.999), clamp(logOneMinusCdfMin), clamp(logCdfDelta)),
+      tf.where(isPositive(tf.sub(x, 0.999)), clamp(logOneMinusCdfMin), clamp(logCdfDelta)),
     );
   });
 }
@@ -83,5 +84,5 @@ function log1MinusExpNeg(d: tf.Tensor): tf.Tensor {
   const safe = tf.maximum(d, 1e-30);
   const series = tf.mul(safe, tf.add(1, tf.mul(safe, tf.sub(tf.div(safe, 6), 0.5))));
   const direct = tf.sub(1, tf.exp(tf.neg(safe)));
-  return tf.log(tf.where(tf.less(safe, 0.01), series, direct));
+  return tf.log(tf.where(isPositive(tf.sub(0.01, safe)), series, direct));
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
+import { isPositive } from '../select';
 
 /** A tensor, or a plain number that broadcasts as a scalar. */
 export type TensorOrNumber = tf.Tensor | number;
@@ -56,7 +57,7 @@ function expMinusOneMinusX(delta: tf.Tensor): tf.Tensor {
     tf.add(0.5, tf.mul(delta, tf.add(1 / 6, tf.mul(delta, tf.add(1 / 24, tf.div(delta, 120)))))),
   );
   const direct = tf.sub(tf.sub(tf.exp(delta), 1), delta);
-  return tf.where(tf.less(tf.abs(delta), 0.1), series, direct);
+  return tf.where(isPositive(tf.sub(0.1, tf.abs(delta))), series, direct);
 }
 
 function checkOperands(fn: string, args: Record<string, unknown>): void {

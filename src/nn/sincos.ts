@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { isPositive } from '../select';
 
 /** π/2 split so that k·HALF_PI_HI is exact in float32 for |k| < 2^16 (Cody & Waite). */
 const HALF_PI_HI = 1.5703125;
@@ -26,9 +27,9 @@ export function sinCos(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
     const quadrant = tf.sub(k, tf.mul(4, tf.floor(tf.div(k, 4))));
     const pick = (q0: tf.Tensor, q1: tf.Tensor, q2: tf.Tensor, q3: tf.Tensor) =>
       tf.where(
-        tf.less(quadrant, 0.5),
+        isPositive(tf.sub(0.5, quadrant)),
         q0,
-        tf.where(tf.less(quadrant, 1.5), q1, tf.where(tf.less(quadrant, 2.5), q2, q3)),
+        tf.where(isPositive(tf.sub(1.5, quadrant)), q1, tf.where(isPositive(tf.sub(2.5, quadrant)), q2, q3)),
       );
     const negSin = tf.neg(sinR);
     const negCos = tf.neg(cosR);

@@ -12,7 +12,7 @@ export interface TimestepSampleOptions {
 }
 
 /** A batch of timesteps drawn for training, with importance weights. */
-export interface TimestepSample {
+export interface TimestepSample extends tf.TensorContainerObject {
   /** [B] int32 timesteps. */
   timesteps: tf.Tensor1D;
   /** [B] float32 importance weights 1/(T·p(t)): weighting each loss by them keeps the objective unbiased. */

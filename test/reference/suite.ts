@@ -339,7 +339,7 @@ export function defineReferenceSuite(groups: ReferenceGroups, toleranceFactor = 
               clipDenoised: c.inputs.clip_denoised as boolean,
               noise: (t) => noises[t]!,
             });
-            for (const [key, value] of Object.entries(out)) {
+            for (const [key, value] of Object.entries(out) as [string, tf.Tensor][]) {
               check(keep(value), c, key.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`), AMPLIFIED);
             }
           }

@@ -1,0 +1,57 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'vitest';
+import { DifflibError } from '../src/index';
+
+/** Asserts `body` leaves the live tensor count unchanged once its results are disposed. */
+export function expectNoLeak(body: () => tf.TensorContainer): void {
+  const before = tf.memory().numTensors;
+  tf.dispose(body());
+  expect(tf.memory().numTensors, 'live tensors after the call').toBe(before);
+}
+
+const READ_METHODS = ['dataSync', 'data', 'arraySync', 'array', 'bufferSync', 'buffer'] as const;
+
+/**
+ * Counts tensor reads to the host (`dataSync`, `data`, `arraySync`, ...) while `body`
+ * runs: on WebGL/WebGPU each is a pipeline stall. (Backend-internal reads by cpu
+ * kernels are not readbacks and are not counted.)
+ */
+export function countReadbacks(body: () => void): number {
+  const proto = tf.Tensor.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const originals = READ_METHODS.map((name) => [name, proto[name]!] as const);
+  let count = 0;
+  for (const [name, original] of originals) {
+    proto[name] = function (this: unknown, ...args: unknown[]) {
+      count++;
+      return original.apply(this, args);
+    };
+  }
+  try {
+    body();
+  } finally {
+    for (const [name, original] of originals) proto[name] = original;
+  }
+  return count;
+}
+
+/**
+ * Asserts `body` throws a DifflibError whose message starts with `fn: argument`,
+ * and that it made no tensor on the way.
+ */
+export function expectDifflibError(body: () => unknown, fn: string, argument: string, code?: string): DifflibError {
+  const before = tf.memory().numTensors;
+  let caught: unknown;
+  try {
+    body();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, `${fn} should throw`).toBeInstanceOf(DifflibError);
+  const err = caught as DifflibError;
+  expect(err.message.startsWith(`${fn}: ${argument}`), `message "${err.message}" names ${fn}: ${argument}`).toBe(true);
+  expect(err.functionName).toBe(fn);
+  expect(err.argument).toBe(argument);
+  if (code) expect(err.code).toBe(code);
+  expect(tf.memory().numTensors, 'tensors made before the error').toBe(before);
+  return err;
+}

@@ -30,6 +30,7 @@ export type DifflibErrorCode =
  * ```
  */
 export class DifflibError extends Error {
+  /** Always `'DifflibError'`. */
   override readonly name = 'DifflibError';
 
   /**

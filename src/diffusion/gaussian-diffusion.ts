@@ -128,9 +128,13 @@ export class GaussianDiffusion implements DiffusionTables {
   readonly originalNumTimesteps: number;
   /** For each step of this process, the original step passed to the model. */
   readonly timestepMap: readonly number[];
+  /** What the model predicts. */
   readonly modelMeanType: ModelMeanType;
+  /** How the reverse variance is obtained. */
   readonly modelVarType: ModelVarType;
+  /** The training objective of {@link trainingLosses}. */
   readonly lossType: LossType;
+  /** Whether the model sees timesteps scaled to [0, 1000) (float32) instead of integer steps. */
   readonly rescaleTimesteps: boolean;
 
   declare readonly betas: Float64Array;
@@ -156,6 +160,11 @@ export class GaussianDiffusion implements DiffusionTables {
   /** The timestep value handed to the model for each step (mapped, and rescaled if asked). */
   private readonly modelTimesteps: Float64Array;
 
+  /**
+   * Builds the process and every float64 coefficient table from its betas.
+   * @param options - the schedule (`betas` or `schedule`, optionally respaced by
+   *   `useTimesteps`) and the model's parameterisation.
+   */
   constructor(options: GaussianDiffusionOptions) {
     const fn = 'GaussianDiffusion';
     if (!options || typeof options !== 'object') {

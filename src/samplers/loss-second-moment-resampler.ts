@@ -24,7 +24,9 @@ export interface LossSecondMomentOptions {
  * ```
  */
 export class LossSecondMomentResampler extends ScheduleSampler {
+  /** How many recent losses each timestep remembers. */
   readonly historyPerTerm: number;
+  /** Probability mass spread uniformly over all timesteps. */
   readonly uniformProb: number;
   /** [T × historyPerTerm] most recent losses per timestep, oldest first. */
   private readonly lossHistory: Float64Array;
@@ -33,7 +35,7 @@ export class LossSecondMomentResampler extends ScheduleSampler {
   /** @param numTimesteps - T of the process. */
   constructor(numTimesteps: number, options: LossSecondMomentOptions = {}) {
     const fn = 'LossSecondMomentResampler';
-    super(fn, numTimesteps);
+    super(numTimesteps, fn);
     const historyPerTerm = options.historyPerTerm ?? 10;
     const uniformProb = options.uniformProb ?? 0.001;
     if (!Number.isInteger(historyPerTerm) || historyPerTerm < 1) {

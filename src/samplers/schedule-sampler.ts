@@ -30,8 +30,12 @@ export abstract class ScheduleSampler {
   /** T. */
   readonly numTimesteps: number;
 
-  constructor(fn: string, numTimesteps: number) {
-    this.numTimesteps = checkNumTimesteps(fn, 'numTimesteps', numTimesteps);
+  /**
+   * @param numTimesteps - T of the process.
+   * @param className - the subclass's name, for error messages.
+   */
+  protected constructor(numTimesteps: number, className: string) {
+    this.numTimesteps = checkNumTimesteps(className, 'numTimesteps', numTimesteps);
   }
 
   /** Unnormalised, positive weight of each timestep, float64 [T]. */

@@ -11,7 +11,7 @@ import { ScheduleSampler } from './schedule-sampler';
 export class UniformSampler extends ScheduleSampler {
   /** @param numTimesteps - T of the process. */
   constructor(numTimesteps: number) {
-    super('UniformSampler', numTimesteps);
+    super(numTimesteps, 'UniformSampler');
   }
 
   /** All ones, float64 [T]. */

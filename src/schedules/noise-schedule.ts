@@ -6,7 +6,13 @@ import { spaceTimesteps } from './space-timesteps';
 import { checkBetas } from './validate';
 
 /** How to respace a schedule: a section-count spec for {@link spaceTimesteps}, or the steps to keep. */
-export type Respacing = string | readonly number[] | { useTimesteps: Iterable<number> };
+export type Respacing =
+  | string
+  | readonly number[]
+  | {
+      /** The steps (of the schedule being respaced) to keep. */
+      useTimesteps: Iterable<number>;
+    };
 
 /**
  * A noise schedule as a value: betas in float64 plus, for a respaced schedule, the

@@ -6,6 +6,6 @@
 export * from './diffusion';
 export { DifflibError, type DifflibErrorCode } from './errors';
 export * from './losses';
-export { timestepEmbedding } from './nn/timestep-embedding';
+export * from './nn';
 export * from './samplers';
 export * from './schedules';

@@ -33,6 +33,28 @@ export interface RefFile {
 
 const files = import.meta.glob<RefFile>(['../../../shared/reference/*.json', '!**/unet_*.json'], { import: 'default' });
 
+const unetFiles = import.meta.glob<RefFile>('../../../shared/reference/unet_*.json', { import: 'default' });
+const weightUrls = import.meta.glob<string>('../../../shared/reference/*.safetensors', { query: '?url', import: 'default' });
+
+/** A U-Net case (`improved`, `guided_ssn`) and the bytes of its safetensors weights. */
+export async function loadUNetCase(tag: string): Promise<{ case: RefCase & Record<string, RefValue>; weights: Uint8Array }> {
+  const key = Object.keys(unetFiles).find((k) => k.endsWith(`/unet_${tag}.json`));
+  if (!key) throw new Error(`reference U-Net case "${tag}" not found beside the repository`);
+  const file = await unetFiles[key]!();
+  const c = file.cases[0] as RefCase & Record<string, RefValue>;
+  const weightsKey = key.replace(/[^/]*$/, String(c.weights_file));
+  if (!weightUrls[weightsKey]) throw new Error(`weights file ${String(c.weights_file)} not found`);
+  let bytes: Uint8Array;
+  if (typeof window === 'undefined') {
+    // Node: read the file itself (Vite's URL is only servable to a browser).
+    const { readFile } = await import('node:fs/promises');
+    bytes = new Uint8Array(await readFile(new URL(weightsKey, import.meta.url)));
+  } else {
+    bytes = new Uint8Array(await (await fetch(await weightUrls[weightsKey]!())).arrayBuffer());
+  }
+  return { case: c, weights: bytes };
+}
+
 /** The cases of one group (`q_functions`, `training_losses`, ...). */
 export async function loadGroup(group: string): Promise<RefCase[]> {
   const key = Object.keys(files).find((k) => k.endsWith(`/${group}.json`));

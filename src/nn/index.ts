@@ -1,0 +1,10 @@
+export { GroupNormalization, type GroupNormalizationArgs } from './layers/group-normalization';
+export { QKVAttention, type QKVAttentionArgs, type QkvOrder } from './layers/qkv-attention';
+export { TimeConditioning, type TimeConditioningArgs } from './layers/time-conditioning';
+export { TimestepEmbeddingLayer, type TimestepEmbeddingLayerArgs } from './layers/timestep-embedding-layer';
+export { readSafetensors, writeSafetensors } from './safetensors';
+export type { SafetensorsArrays, SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors';
+export { timestepEmbedding } from './timestep-embedding';
+export { exportTorchStateDict, loadTorchStateDict, type TorchTensor } from './torch-state-dict';
+export { UNet, createUNet, type UNetKwargs } from './unet';
+export type { ResolvedUNetConfig, UNetConfig } from './unet-config';

@@ -1,0 +1,73 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+/** How the 3C channels of a qkv projection are laid out. */
+export type QkvOrder = 'legacy' | 'new';
+
+/** Configuration of {@link QKVAttention}. */
+export interface QKVAttentionArgs {
+  /** Number of heads h; C must be divisible by it. */
+  numHeads: number;
+  /**
+   * `legacy` (improved-diffusion, guided-diffusion's default): channels are
+   * [head, (q|k|v), ch]; `new` (`use_new_attention_order`): [(q|k|v), head, ch].
+   */
+  order: QkvOrder;
+  /** Layer name. */
+  name?: string;
+}
+
+/**
+ * Multi-head self-attention over the H·W positions of a qkv feature map, weightless
+ * (ADM's `QKVAttention` / `QKVAttentionLegacy`): input [B, H, W, 3C], output
+ * [B, H, W, C] with, per head and c = C/h channels,
+ *
+ *   Attention(q, k, v) = softmax((q/c^¼)(k/c^¼)ᵀ) v.
+ *
+ * Uses only ops with gradients on every backend (reshape, transpose, split, batched
+ * matMul with equal batch shapes, softmax).
+ */
+export class QKVAttention extends tfl.layers.Layer {
+  /** @internal */
+  static readonly className = 'DifflibQKVAttention';
+  readonly numHeads: number;
+  readonly order: QkvOrder;
+
+  constructor(args: QKVAttentionArgs) {
+    super(args);
+    this.numHeads = args.numHeads;
+    this.order = args.order;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const s = inputShape as tfl.Shape;
+    return [...s.slice(0, -1), s[s.length - 1]! / 3];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const qkv = Array.isArray(inputs) ? inputs[0]! : inputs;
+      const [b, height, width, threeC] = qkv.shape as [number, number, number, number];
+      const heads = this.numHeads;
+      const ch = threeC / 3 / heads;
+      const length = height * width;
+      const layout = this.order === 'legacy' ? [b, length, heads, 3, ch] : [b, length, 3, heads, ch];
+      const splitAxis = this.order === 'legacy' ? 3 : 2;
+      const [q, k, v] = tf.split(tf.reshape(qkv, layout), 3, splitAxis).map((part) =>
+        // [B, T, heads, ch] → [B·heads, T, ch]
+        tf.reshape(tf.transpose(tf.reshape(part, [b, length, heads, ch]), [0, 2, 1, 3]), [b * heads, length, ch]),
+      ) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+      // Scaling q and k by c^(-1/4) each, rather than the product by c^(-1/2), as ADM
+      // does: it keeps float16 in range there and gives the same rounding here.
+      const scale = 1 / Math.sqrt(Math.sqrt(ch));
+      const weight = tf.softmax(tf.matMul(tf.mul(q, scale), tf.mul(k, scale), false, true));
+      const attended = tf.matMul(weight, v); // [B·heads, T, ch]
+      return tf.reshape(tf.transpose(tf.reshape(attended, [b, heads, length, ch]), [0, 2, 1, 3]), [b, height, width, heads * ch]);
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), numHeads: this.numHeads, order: this.order };
+  }
+}
+tf.serialization.registerClass(QKVAttention);

@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { DifflibError, describeValue } from '../errors';
+import { checkTensor, shapeString } from '../tensor-checks';
+import { buildUNetGraph } from './unet-builder';
+import { resolveUNetConfig, type ResolvedUNetConfig, type UNetConfig } from './unet-config';
+
+/** The third argument of {@link UNet.forward}: class labels and the training flag. */
+export interface UNetKwargs {
+  /** [B] int32 class labels, for a class-conditional model. */
+  y?: tf.Tensor1D;
+  /** Apply dropout (training). Default false. */
+  training?: boolean;
+}
+
+/**
+ * An ADM U-Net (improved-diffusion / guided-diffusion `UNetModel`) on tfjs-layers.
+ * `forward` is a {@link DiffusionModel}: pass `unet.forward` to any
+ * {@link GaussianDiffusion} method.
+ */
+export class UNet {
+  /** The configuration with every default filled in. */
+  readonly config: ResolvedUNetConfig;
+  /** The tfjs-layers model: inputs `x` [B,S,S,C], `timesteps` [B,1] float32 (and `y` [B,1] int32); output [B,S,S,outChannels]. */
+  readonly model: tfl.LayersModel;
+  private readonly blocks: Map<string, tfl.SymbolicTensor>;
+  private probe: tfl.LayersModel | null = null;
+
+  /** @internal Use {@link createUNet}. */
+  constructor(config: ResolvedUNetConfig, model: tfl.LayersModel, blocks: Map<string, tfl.SymbolicTensor>) {
+    this.config = config;
+    this.model = model;
+    this.blocks = blocks;
+  }
+
+  /**
+   * ε_θ(x_t, t) (and the variance part, for learned variances).
+   *
+   * @param x - [B, imageSize, imageSize, inChannels] float32.
+   * @param t - [B] timesteps, int32 or float32 (rescaled).
+   * @param kwargs - `{ y, training }`, or the labels tensor itself.
+   * @returns [B, imageSize, imageSize, outChannels].
+   */
+  readonly forward = (x: tf.Tensor, t: tf.Tensor1D, kwargs?: UNetKwargs | tf.Tensor1D | Record<string, unknown>): tf.Tensor4D => {
+    const { y, training } = this.checkInputs('UNet.forward', x, t, kwargs);
+    return tf.tidy(() => this.model.apply(this.modelInputs(x, t, y), { training }) as tf.Tensor4D);
+  };
+
+  /**
+   * The output of every block, as the reference names them (`time_embed`,
+   * `input_blocks.<i>`, `middle_block`, `output_blocks.<i>`) plus `output`: where a
+   * mismatch with another implementation starts.
+   */
+  intermediates(x: tf.Tensor, t: tf.Tensor1D, kwargs?: UNetKwargs | tf.Tensor1D): Record<string, tf.Tensor> {
+    const { y } = this.checkInputs('UNet.intermediates', x, t, kwargs);
+    this.probe ??= tfl.model({ inputs: this.model.inputs, outputs: [...this.blocks.values(), ...this.model.outputs] });
+    const names = [...this.blocks.keys(), 'output'];
+    return tf.tidy(() => {
+      const outputs = this.probe!.apply(this.modelInputs(x, t, y)) as tf.Tensor[];
+      return Object.fromEntries(names.map((name, i) => [name, outputs[i]!]));
+    });
+  }
+
+  /** Number of trainable parameters. */
+  countParams(): number {
+    return this.model.countParams();
+  }
+
+  /** Frees the weights. */
+  dispose(): void {
+    this.model.dispose();
+  }
+
+  /** The model's inputs: x, timesteps as float32 [B, 1], labels as [B, 1]. Call inside a tidy. */
+  private modelInputs(x: tf.Tensor, t: tf.Tensor1D, y: tf.Tensor1D | undefined): tf.Tensor[] {
+    const tColumn = tf.reshape(t.dtype === 'float32' ? t : tf.cast(t, 'float32'), [-1, 1]);
+    return y ? [x, tColumn, tf.reshape(y, [-1, 1])] : [x, tColumn];
+  }
+
+  private checkInputs(
+    fn: string,
+    x: tf.Tensor,
+    t: tf.Tensor1D,
+    kwargs: UNetKwargs | tf.Tensor1D | Record<string, unknown> | undefined,
+  ): { y: tf.Tensor1D | undefined; training: boolean } {
+    const c = this.config;
+    checkTensor(fn, 'x', x, { minRank: 4 });
+    const expected = [x.shape[0]!, c.imageSize, c.imageSize, c.inChannels];
+    if (!tf.util.arraysEqual(x.shape, expected)) {
+      throw new DifflibError('SHAPE_MISMATCH', fn, 'x', `must have shape [B,${c.imageSize},${c.imageSize},${c.inChannels}], got ${shapeString(x.shape)}`);
+    }
+    checkTensor(fn, 't', t, { dtype: null });
+    if (t.rank !== 1 || t.shape[0] !== x.shape[0] || (t.dtype !== 'int32' && t.dtype !== 'float32')) {
+      throw new DifflibError('SHAPE_MISMATCH', fn, 't', `must be an int32 or float32 Tensor1D of length ${x.shape[0]}, got ${t.dtype} ${shapeString(t.shape)}`);
+    }
+    const args = kwargs instanceof tf.Tensor ? { y: kwargs } : ((kwargs ?? {}) as UNetKwargs);
+    const y = args.y;
+    if (c.numClasses === null && y !== undefined) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'y', 'was given but the model is unconditional (config.numClasses is not set)');
+    }
+    if (c.numClasses !== null) {
+      if (y === undefined) {
+        throw new DifflibError('INVALID_ARGUMENT', fn, 'y', `is required: the model is class-conditional over ${c.numClasses} classes`);
+      }
+      checkTensor(fn, 'y', y, { dtype: 'int32' });
+      if (y.rank !== 1 || y.shape[0] !== x.shape[0]) {
+        throw new DifflibError('SHAPE_MISMATCH', fn, 'y', `must hold one label per batch element (${x.shape[0]}), got shape ${shapeString(y.shape)}`);
+      }
+    }
+    if (args.training !== undefined && typeof args.training !== 'boolean') {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'training', `must be a boolean, got ${describeValue(args.training)}`);
+    }
+    return { y, training: args.training ?? false };
+  }
+}
+
+/**
+ * Builds the U-Net of improved-diffusion / guided-diffusion ("ADM", Dhariwal &
+ * Nichol 2021) on tfjs-layers. A bad configuration fails here, with a DifflibError.
+ *
+ * @param config - the camelCase kwargs of `UNetModel`; see {@link UNetConfig}.
+ * @returns a {@link UNet}; its `forward` is a diffusion model function.
+ *
+ * @example
+ * ```ts
+ * const unet = createUNet({ imageSize: 32, inChannels: 3, modelChannels: 64, outChannels: 6,
+ *   numResBlocks: 2, attentionResolutions: [2], channelMult: [1, 2, 2], numHeads: 4, learnSigma: true });
+ * const { loss } = diffusion.trainingLosses(unet.forward, x0, t);
+ * ```
+ */
+export function createUNet(config: UNetConfig): UNet {
+  const resolved = resolveUNetConfig(config);
+  const graph = buildUNetGraph(resolved);
+  const model = tfl.model({ inputs: graph.inputs, outputs: graph.output, name: 'unet' });
+  return new UNet(resolved, model, graph.blocks);
+}

@@ -1,0 +1,182 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  GaussianDiffusion,
+  createUNet,
+  exportTorchStateDict,
+  loadTorchStateDict,
+  namedBetaSchedule,
+  readSafetensors,
+  writeSafetensors,
+  type UNetConfig,
+} from '../../src/index';
+import { useBackend } from '../backends';
+import { expectDifflibError, expectNoLeak } from '../helpers';
+
+const small: UNetConfig = {
+  imageSize: 8,
+  inChannels: 3,
+  modelChannels: 32,
+  outChannels: 6,
+  numResBlocks: 1,
+  attentionResolutions: [2],
+  channelMult: [1, 2],
+  numHeads: 2,
+  learnSigma: true,
+};
+
+function randomize(model: tfl.LayersModel, seed: number): void {
+  model.weights.forEach((w, i) => {
+    const value = tf.randomNormal(w.shape as number[], 0, 0.1, 'float32', seed + i);
+    w.write(value);
+    value.dispose();
+  });
+}
+
+describe('createUNet', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  describe('refuses bad configurations at construction', () => {
+    it('an empty channelMult', () => {
+      expectDifflibError(() => createUNet({ ...small, channelMult: [] }), 'createUNet', 'config.channelMult');
+    });
+    it('an image size not divisible by 2^(levels − 1)', () => {
+      const e = expectDifflibError(() => createUNet({ ...small, imageSize: 10, channelMult: [1, 2, 2] }), 'createUNet', 'config.imageSize');
+      expect(e.message).toContain('2^(levels − 1) = 4');
+    });
+    it('attention at a factor that does not occur', () => {
+      expectDifflibError(() => createUNet({ ...small, attentionResolutions: [4] }), 'createUNet', 'config.attentionResolutions');
+      // A resolution (16) instead of a factor: the mistake guided-diffusion's create_model avoids.
+      expectDifflibError(() => createUNet({ ...small, attentionResolutions: [16] }), 'createUNet', 'config.attentionResolutions');
+    });
+    it('heads that do not divide the channels', () => {
+      expectDifflibError(() => createUNet({ ...small, numHeads: 3 }), 'createUNet', 'config.numHeads');
+      expectDifflibError(() => createUNet({ ...small, numHeadChannels: 24 }), 'createUNet', 'config.numHeadChannels');
+      expectDifflibError(() => createUNet({ ...small, numHeadsUpsample: 5 }), 'createUNet', 'config.numHeadsUpsample');
+    });
+    it('odd outChannels with learned variance', () => {
+      expectDifflibError(() => createUNet({ ...small, outChannels: 3 }), 'createUNet', 'config.outChannels');
+    });
+    it('channels that GroupNorm(32) cannot split', () => {
+      expectDifflibError(() => createUNet({ ...small, modelChannels: 48, channelMult: [1], attentionResolutions: [] }), 'createUNet', 'config.modelChannels');
+    });
+    it('missing or fractional sizes', () => {
+      expectDifflibError(() => createUNet({ ...small, numResBlocks: 0 }), 'createUNet', 'config.numResBlocks');
+      expectDifflibError(() => createUNet({ ...small, imageSize: 7.5 }), 'createUNet', 'config.imageSize');
+    });
+  });
+
+  describe('forward', () => {
+    let unet: ReturnType<typeof createUNet>;
+    let x: tf.Tensor;
+    let t: tf.Tensor1D;
+    beforeAll(() => {
+      unet = createUNet(small);
+      x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 1);
+      t = tf.tensor1d([3, 999], 'int32');
+    });
+    afterAll(() => {
+      tf.dispose([x, t]);
+      unet.dispose();
+    });
+
+    it('is a diffusion model function and leaks nothing', () => {
+      const diffusion = new GaussianDiffusion({
+        betas: namedBetaSchedule('cosine', 1000),
+        modelMeanType: 'epsilon',
+        modelVarType: 'learned_range',
+        lossType: 'rescaled_mse',
+      });
+      expectNoLeak(() => unet.forward(x, t));
+      expectNoLeak(() => diffusion.trainingLosses(unet.forward, x, [3, 999]));
+      expectNoLeak(() => diffusion.pSample(unet.forward, x, t));
+    });
+
+    it('rejects inputs of the wrong shape or a label for an unconditional model', () => {
+      const wrong = tf.zeros([2, 16, 16, 3]);
+      expectDifflibError(() => unet.forward(wrong, t), 'UNet.forward', 'x', 'SHAPE_MISMATCH');
+      wrong.dispose();
+      const short = tf.tensor1d([1], 'int32');
+      expectDifflibError(() => unet.forward(x, short), 'UNet.forward', 't', 'SHAPE_MISMATCH');
+      expectDifflibError(() => unet.forward(x, t, { y: short }), 'UNet.forward', 'y');
+      short.dispose();
+    });
+
+    it('a class-conditional model needs labels and uses them', () => {
+      const conditional = createUNet({ ...small, numClasses: 10 });
+      expectDifflibError(() => conditional.forward(x, t), 'UNet.forward', 'y');
+      const a = tf.tensor1d([0, 1], 'int32');
+      const b = tf.tensor1d([5, 1], 'int32');
+      // With PyTorch-style zero-initialised output convs the output is 0; give it weights.
+      randomize(conditional.model, 7);
+      const outA = conditional.forward(x, t, { y: a });
+      const outB = conditional.forward(x, t, { y: b });
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(outA, outB)), [1, 2, 3]).dataSync());
+      expect(diff[0]).toBeGreaterThan(0); // label changed
+      expect(diff[1]).toBe(0); // label unchanged
+      tf.dispose([a, b, outA, outB]);
+      conditional.dispose();
+    });
+  });
+
+  describe('weights', () => {
+    it('round-trips through tfjs model.save / tf.loadLayersModel bit for bit', async () => {
+      const unet = createUNet({ ...small, useScaleShiftNorm: true, resblockUpdown: true, useNewAttentionOrder: true });
+      randomize(unet.model, 3);
+      let saved: tf.io.ModelArtifacts | undefined;
+      await unet.model.save(tf.io.withSaveHandler(async (artifacts) => {
+        saved = artifacts;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }));
+      const loaded = await tfl.loadLayersModel(tf.io.fromMemory(saved!));
+      expect(loaded.weights.map((w) => w.originalName)).toEqual(unet.model.weights.map((w) => w.originalName));
+      unet.model.weights.forEach((w, i) => {
+        expect(Array.from(loaded.weights[i]!.read().dataSync())).toEqual(Array.from(w.read().dataSync()));
+      });
+      const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 4);
+      const t = tf.tensor2d([[17]]);
+      const a = unet.model.predict([x, t]) as tf.Tensor;
+      const b = loaded.predict([x, t]) as tf.Tensor;
+      expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+      tf.dispose([x, t, a, b]);
+      loaded.dispose();
+      unet.dispose();
+    });
+
+    it('exports a PyTorch state dict and imports it back exactly', async () => {
+      const source = createUNet(small);
+      randomize(source.model, 11);
+      const bytes = exportTorchStateDict(source, { format: 'pt' });
+      const file = readSafetensors(bytes);
+      expect(file.metadata).toEqual({ format: 'pt' });
+      expect(file.tensors.get('input_blocks.0.0.weight')?.shape).toEqual([32, 3, 3, 3]);
+      expect(file.tensors.get('input_blocks.3.1.qkv.weight')?.shape).toEqual([192, 64, 1]);
+      expect(file.tensors.get('time_embed.0.weight')?.shape).toEqual([128, 32]);
+      const target = createUNet(small);
+      loadTorchStateDict(target, bytes);
+      source.model.weights.forEach((w, i) => {
+        expect(Array.from(target.model.weights[i]!.read().dataSync())).toEqual(Array.from(w.read().dataSync()));
+      });
+      source.dispose();
+      target.dispose();
+    });
+
+    it('refuses a state dict with missing, unexpected or mis-shaped keys, changing nothing', () => {
+      const unet = createUNet(small);
+      const bytes = exportTorchStateDict(unet);
+      const tensors = new Map(readSafetensors(bytes).tensors);
+      tensors.delete('out.2.bias');
+      tensors.set('extra.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
+      const skip = tensors.get('input_blocks.3.0.skip_connection.weight')!;
+      tensors.set('input_blocks.3.0.skip_connection.weight', { dtype: 'F32', shape: [64, 32], data: skip.data as Float32Array });
+      const before = unet.model.weights.map((w) => w.read().dataSync().slice());
+      const e = expectDifflibError(() => loadTorchStateDict(unet, writeSafetensors(tensors)), 'loadTorchStateDict', 'safetensorsBytes');
+      expect(e.message).toContain('missing keys: out.2.bias');
+      expect(e.message).toContain('unexpected keys: extra.weight');
+      expect(e.message).toContain('mis-shaped keys: input_blocks.3.0.skip_connection.weight (expected [64,32,1,1], got [64,32])');
+      unet.model.weights.forEach((w, i) => expect(Array.from(w.read().dataSync())).toEqual(Array.from(before[i]!)));
+      unet.dispose();
+    });
+  });
+});

@@ -3,6 +3,7 @@
  *
  * @packageDocumentation
  */
+export * from './backends';
 export * from './diffusion';
 export { DifflibError, type DifflibErrorCode } from './errors';
 export * from './losses';

@@ -1,4 +1,5 @@
 export { GroupNormalization, type GroupNormalizationArgs } from './layers/group-normalization';
+export { NearestUpsampling2D } from './layers/nearest-upsampling';
 export { QKVAttention, type QKVAttentionArgs, type QkvOrder } from './layers/qkv-attention';
 export { TimeConditioning, type TimeConditioningArgs } from './layers/time-conditioning';
 export { TimestepEmbeddingLayer, type TimestepEmbeddingLayerArgs } from './layers/timestep-embedding-layer';

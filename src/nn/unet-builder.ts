@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { GroupNormalization } from './layers/group-normalization';
+import { NearestUpsampling2D } from './layers/nearest-upsampling';
 import { QKVAttention } from './layers/qkv-attention';
 import { TimeConditioning } from './layers/time-conditioning';
 import { TimestepEmbeddingLayer } from './layers/timestep-embedding-layer';
@@ -54,7 +55,7 @@ export function buildUNetGraph(c: ResolvedUNetConfig): UNetGraph {
         )
       : apply(tfl.layers.averagePooling2d({ poolSize: 2, strides: 2 }), x);
   const upsample = (name: string, x: Sym, useConv: boolean): Sym => {
-    const up = apply(tfl.layers.upSampling2d({ size: [2, 2], interpolation: 'nearest' }), x);
+    const up = apply(new NearestUpsampling2D({}), x);
     return useConv ? apply(conv(`${name}.conv`, x.shape[3]!, 3), up) : up;
   };
 

@@ -3,6 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   GaussianDiffusion,
+  NearestUpsampling2D,
   createUNet,
   exportTorchStateDict,
   loadTorchStateDict,
@@ -118,6 +119,22 @@ describe('createUNet', () => {
       tf.dispose([a, b, outA, outB]);
       conditional.dispose();
     });
+  });
+
+  it('upsamples like PyTorch nearest and sends each output gradient to its source pixel, for every batch element', () => {
+    const layer = new NearestUpsampling2D({});
+    const x = tf.randomNormal([3, 2, 3, 2], 0, 1, 'float32', 9);
+    const w = tf.randomNormal([3, 4, 6, 2], 0, 1, 'float32', 10);
+    const up = layer.apply(x) as tf.Tensor;
+    const [xv, uv] = [x.arraySync() as number[][][][], up.arraySync() as number[][][][]];
+    for (let b = 0; b < 3; b++) for (let i = 0; i < 4; i++) for (let j = 0; j < 6; j++) {
+      expect(uv[b]![i]![j]).toEqual(xv[b]![i >> 1]![j >> 1]);
+    }
+    // d/dx Σ w·up(x) is the sum of w over each 2×2 block.
+    const grad = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(layer.apply(input) as tf.Tensor, w)))(x);
+    const blocks = tf.tidy(() => tf.mul(tf.avgPool(w as tf.Tensor4D, 2, 2, 'valid'), 4));
+    expect(Array.from(grad.dataSync()).map((v) => v.toFixed(4))).toEqual(Array.from(blocks.dataSync()).map((v) => v.toFixed(4)));
+    tf.dispose([x, w, up, grad, blocks]);
   });
 
   describe('weights', () => {

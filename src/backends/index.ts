@@ -1,0 +1,1 @@
+export { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from './wasm-training-kernels';

@@ -1,0 +1,29 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+/**
+ * 2× nearest-neighbour upsampling of [B, H, W, C] → [B, 2H, 2W, C] (PyTorch's
+ * `F.interpolate(x, scale_factor=2, mode="nearest")`), by duplicating rows and
+ * columns with stack + reshape. tfjs' `resizeNearestNeighbor` would do, but its
+ * gradient kernel on the cpu backend (4.22) offsets every batch element after the
+ * first wrongly, which silently corrupts training there.
+ */
+export class NearestUpsampling2D extends tfl.layers.Layer {
+  /** @internal */
+  static readonly className = 'DifflibNearestUpsampling2D';
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const [b, h, w, c] = inputShape as tfl.Shape;
+    return [b ?? null, h == null ? null : 2 * h, w == null ? null : 2 * w, c ?? null];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+      const [b, h, w, c] = x.shape as [number, number, number, number];
+      const rows = tf.reshape(tf.stack([x, x], 2), [b, 2 * h, w, c]);
+      return tf.reshape(tf.stack([rows, rows], 3), [b, 2 * h, 2 * w, c]);
+    });
+  }
+}
+tf.serialization.registerClass(NearestUpsampling2D);

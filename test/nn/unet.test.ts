@@ -13,6 +13,7 @@ import {
   type UNetConfig,
 } from '../../src/index';
 import { useBackend } from '../backends';
+import { loadUNetCase } from '../reference/load';
 import { expectDifflibError, expectNoLeak } from '../helpers';
 
 const small: UNetConfig = {
@@ -121,6 +122,19 @@ describe('createUNet', () => {
     });
   });
 
+  it('applies dropout only when training', () => {
+    const unet = createUNet({ ...small, dropout: 0.5 });
+    randomize(unet.model, 21);
+    const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 22);
+    const t = tf.tensor1d([40], 'int32');
+    const [evalA, evalB, train] = [false, false, true].map((training) => unet.forward(x, t, { training }));
+    const diff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+    expect(diff(evalA!, evalB!)).toBe(0);
+    expect(diff(evalA!, train!)).toBeGreaterThan(1e-3);
+    tf.dispose([x, t, evalA!, evalB!, train!]);
+    unet.dispose();
+  });
+
   it('upsamples like PyTorch nearest and sends each output gradient to its source pixel, for every batch element', () => {
     const layer = new NearestUpsampling2D({});
     const x = tf.randomNormal([3, 2, 3, 2], 0, 1, 'float32', 9);
@@ -177,6 +191,31 @@ describe('createUNet', () => {
       });
       source.dispose();
       target.dispose();
+    });
+
+    it('exports the reference weights back to the very tensors PyTorch saved', async () => {
+      const { case: c, weights } = await loadUNetCase('improved');
+      const kwargs = (c.config as Record<string, Record<string, unknown>>).constructor_kwargs!;
+      const unet = createUNet({
+        imageSize: 8,
+        inChannels: kwargs.in_channels as number,
+        modelChannels: kwargs.model_channels as number,
+        outChannels: kwargs.out_channels as number,
+        numResBlocks: kwargs.num_res_blocks as number,
+        attentionResolutions: kwargs.attention_resolutions as number[],
+        channelMult: kwargs.channel_mult as number[],
+        numHeads: kwargs.num_heads as number,
+      });
+      loadTorchStateDict(unet, weights);
+      const original = readSafetensors(weights).tensors;
+      const exported = readSafetensors(exportTorchStateDict(unet)).tensors;
+      expect([...exported.keys()].sort()).toEqual([...original.keys()].sort());
+      for (const [name, t] of original) {
+        const e = exported.get(name)!;
+        expect(e.shape, name).toEqual(t.shape);
+        expect(Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), name).toBe(true);
+      }
+      unet.dispose();
     });
 
     it('refuses a state dict with missing, unexpected or mis-shaped keys, changing nothing', () => {

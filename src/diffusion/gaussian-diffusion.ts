@@ -3,7 +3,7 @@ import { DifflibError, attributeErrors, describeValue } from '../errors';
 import { discretizedGaussianLogLikelihood } from '../losses/discretized-gaussian';
 import { meanFlat } from '../losses/mean-flat';
 import { normalKl } from '../losses/normal-kl';
-import { NoiseSchedule } from '../schedules/noise-schedule';
+import { NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
 import { checkSameShape, checkTensor, shapeString } from '../tensor-checks';
 import { computeTables, type DiffusionTables } from './coefficients';
 import { stopGradient } from './stop-gradient';
@@ -128,6 +128,8 @@ export class GaussianDiffusion implements DiffusionTables {
   readonly originalNumTimesteps: number;
   /** For each step of this process, the original step passed to the model. */
   readonly timestepMap: readonly number[];
+  /** The (possibly respaced) schedule this process was built from. */
+  readonly schedule: NoiseSchedule;
   /** What the model predicts. */
   readonly modelMeanType: ModelMeanType;
   /** How the reverse variance is obtained. */
@@ -178,6 +180,7 @@ export class GaussianDiffusion implements DiffusionTables {
     if (schedule.numTimesteps < 2) {
       throw new DifflibError('INVALID_ARGUMENT', fn, 'options.betas', `must hold at least 2 steps, got ${schedule.numTimesteps}`);
     }
+    this.schedule = schedule;
     this.numTimesteps = schedule.numTimesteps;
     this.originalNumTimesteps = schedule.originalNumTimesteps;
     this.timestepMap = schedule.timestepMap;
@@ -185,6 +188,29 @@ export class GaussianDiffusion implements DiffusionTables {
     const scale = this.rescaleTimesteps ? Math.fround(1000 / this.originalNumTimesteps) : 1;
     // float32(t) · float32(1000/T), as the reference computes it in float32.
     this.modelTimesteps = Float64Array.from(this.timestepMap, (t) => Math.fround(t * scale));
+  }
+
+  /**
+   * The same process on fewer steps, for faster sampling with the same model:
+   * improved-diffusion's `SpacedDiffusion` over this process's schedule (a respaced
+   * process can be respaced again; the model still sees original timesteps).
+   *
+   * @param respacing - `"ddimN"`, `"a,b,c"` section counts, counts, or `{ useTimesteps }`.
+   * @returns a new GaussianDiffusion with the same parameterisation.
+   *
+   * @example
+   * ```ts
+   * const fast = diffusion.respace('ddim50'); // 50 steps of a 4000-step model
+   * ```
+   */
+  respace(respacing: Respacing): GaussianDiffusion {
+    return new GaussianDiffusion({
+      schedule: attributeErrors('GaussianDiffusion.respace', 'respacing', () => this.schedule.respace(respacing)),
+      modelMeanType: this.modelMeanType,
+      modelVarType: this.modelVarType,
+      lossType: this.lossType,
+      rescaleTimesteps: this.rescaleTimesteps,
+    });
   }
 
   /**

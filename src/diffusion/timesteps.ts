@@ -2,13 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
 
 /**
- * Timesteps for a batch, one per element: an int32 `Tensor1D`, or plain integers
- * (`number[]`, `Int32Array`). Plain integers are range-checked on the host and their
- * coefficients gathered from the float64 tables there; a tensor's values stay on
- * the device (reading them would stall a GPU), so only its dtype and length are
- * checked and the gather runs on the device.
+ * Timesteps for a batch: one integer for every element (`number`, as in a sampling
+ * loop), one per element as plain integers (`number[]`, `Int32Array`), or an int32
+ * `Tensor1D`. Plain integers are range-checked on the host and their coefficients
+ * gathered from the float64 tables there; a tensor's values stay on the device
+ * (reading them would stall a GPU), so only its dtype and length are checked and the
+ * gather runs on the device.
  */
-export type TimestepsInput = tf.Tensor1D | ArrayLike<number>;
+export type TimestepsInput = tf.Tensor1D | ArrayLike<number> | number;
 
 /**
  * Validated timesteps of one batch, and the per-batch gather of float64 tables
@@ -41,21 +42,16 @@ export class BatchTimesteps {
       checkLength(fn, t.shape[0], batchSize, dataArg);
       return new BatchTimesteps(batchSize, null, t as tf.Tensor1D);
     }
+    if (typeof t === 'number') {
+      checkStep(fn, t, numTimesteps, '');
+      return BatchTimesteps.constant(t, batchSize);
+    }
     if (!isArrayLike(t)) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 't', `must be an int32 Tensor1D or an array of integers, got ${describeValue(t)}`);
+      throw new DifflibError('INVALID_ARGUMENT', fn, 't', `must be an integer, an array of integers or an int32 Tensor1D, got ${describeValue(t)}`);
     }
     checkLength(fn, t.length, batchSize, dataArg);
     const host = new Int32Array(t.length);
-    for (let b = 0; b < t.length; b++) {
-      const v = t[b];
-      if (typeof v !== 'number' || !Number.isInteger(v)) {
-        throw new DifflibError('INVALID_ARGUMENT', fn, 't', `must hold integers, got ${describeValue(v)} at index ${b}`);
-      }
-      if (v < 0 || v >= numTimesteps) {
-        throw new DifflibError('OUT_OF_RANGE', fn, 't', `must lie in [0, ${numTimesteps - 1}], got ${v} at index ${b}`);
-      }
-      host[b] = v;
-    }
+    for (let b = 0; b < t.length; b++) host[b] = checkStep(fn, t[b], numTimesteps, ` at index ${b}`);
     return new BatchTimesteps(batchSize, host, null);
   }
 
@@ -89,6 +85,16 @@ export class BatchTimesteps {
     if (this.host) return tf.tensor1d(Array.from(this.host, (t) => t === 0), 'bool');
     return tf.equal(this.device!, tf.scalar(0, 'int32'));
   }
+}
+
+function checkStep(fn: string, v: unknown, numTimesteps: number, where: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 't', `must hold integers, got ${describeValue(v)}${where}`);
+  }
+  if (v < 0 || v >= numTimesteps) {
+    throw new DifflibError('OUT_OF_RANGE', fn, 't', `must lie in [0, ${numTimesteps - 1}], got ${v}${where}`);
+  }
+  return v;
 }
 
 function checkLength(fn: string, length: number, batchSize: number, dataArg: string): void {

@@ -67,8 +67,8 @@ describe('bad input is a DifflibError naming the function and argument, made bef
       expectDifflibError(() => diffusion.qSample(x, t as unknown as tf.Tensor1D), 'qSample', 't', 'SHAPE_MISMATCH');
       t.dispose();
     });
-    it('a single number instead of one per batch element', () => {
-      expectDifflibError(() => diffusion.qSample(x, 5 as unknown as number[]), 'qSample', 't', 'INVALID_ARGUMENT');
+    it('a string instead of integers', () => {
+      expectDifflibError(() => diffusion.qSample(x, '5' as unknown as number[]), 'qSample', 't', 'INVALID_ARGUMENT');
     });
   });
 

@@ -3,9 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { DifflibError, type DifflibErrorCode } from '../../src/errors';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { DifflibErrorCode } from '../../src/errors';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from '../../src/nn/safetensors';
+import { useBackend } from '../backends';
+import { expectDifflibError } from '../helpers';
+
+// No tensors here; a backend lets the error checks also count that none were made.
+beforeAll(() => useBackend('cpu'));
 
 const referenceDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/reference');
 
@@ -48,19 +53,6 @@ function headerText(file: Uint8Array): string {
   return new TextDecoder().decode(file.subarray(8, 8 + n));
 }
 
-function expectError(body: () => unknown, fn: string, argument: string, code: DifflibErrorCode): DifflibError {
-  let caught: unknown;
-  try {
-    body();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, `${fn} should throw`).toBeInstanceOf(DifflibError);
-  const err = caught as DifflibError;
-  expect([err.functionName, err.argument, err.code]).toEqual([fn, argument, code]);
-  expect(err.message.startsWith(`${fn}: ${argument} `)).toBe(true);
-  return err;
-}
 
 describe.each(['improved', 'guided_ssn'])('readSafetensors on the reference U-Net file unet_%s', (tag) => {
   const { ref, bytes } = loadUNetCase(tag);
@@ -115,7 +107,7 @@ describe.each(['improved', 'guided_ssn'])('readSafetensors on the reference U-Ne
   });
 
   it('refuses the file with its last 4 bytes cut off', () => {
-    const err = expectError(() => readSafetensors(bytes.subarray(0, bytes.length - 4)), 'readSafetensors', 'bytes', 'INVALID_ARGUMENT');
+    const err = expectDifflibError(() => readSafetensors(bytes.subarray(0, bytes.length - 4)), 'readSafetensors', 'bytes', 'INVALID_ARGUMENT');
     expect(err.detail).toContain('out.2.bias');
   });
 });
@@ -285,7 +277,7 @@ describe('readSafetensors refuses malformed files', () => {
     ],
   ];
   it.each(cases)('refuses %s', (_, bytes, code, fragment) => {
-    const err = expectError(read(bytes), 'readSafetensors', 'bytes', code);
+    const err = expectDifflibError(read(bytes), 'readSafetensors', 'bytes', code);
     expect(err.detail).toContain(fragment);
   });
 });
@@ -309,7 +301,7 @@ describe('writeSafetensors refuses bad input', () => {
     ['a non-string metadata value', write({ w: ok }, { epoch: 3 }), 'metadata.epoch', 'INVALID_ARGUMENT'],
   ];
   it.each(cases)('refuses %s', (_, body, argument, code) => {
-    expectError(body, 'writeSafetensors', argument, code);
+    expectDifflibError(body, 'writeSafetensors', argument, code);
   });
 });
 

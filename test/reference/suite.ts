@@ -101,9 +101,10 @@ function expected(v: RefValue | undefined): Float64Array {
   return channelsLast(v).data;
 }
 
-function timesteps(v: RefValue | undefined, form: TimestepForm): TimestepsInput {
+/** The case's timesteps in the given form; a tensor is handed to `keep` for disposal. */
+function timesteps(v: RefValue | undefined, form: TimestepForm, keep: <T extends tf.Tensor>(t: T) => T): TimestepsInput {
   const t = Array.from(values(v));
-  return form === 'array' ? t : tf.tensor1d(t, 'int32');
+  return form === 'array' ? t : keep(tf.tensor1d(t, 'int32'));
 }
 
 /**
@@ -211,8 +212,7 @@ export function defineReferenceSuite(groups: ReferenceGroups, toleranceFactor = 
           const d = buildDiffusion(c.config!);
           withTensors((keep) => {
             const xStart = keep(input(c.inputs.x_start));
-            const t = timesteps(c.inputs.t, form);
-            if (t instanceof tf.Tensor) keep(t);
+            const t = timesteps(c.inputs.t, form, keep);
             if (c.function.endsWith('q_mean_variance')) {
               const out = d.qMeanVariance(xStart, t);
               keep(out.mean), keep(out.variance), keep(out.logVariance);
@@ -242,8 +242,7 @@ export function defineReferenceSuite(groups: ReferenceGroups, toleranceFactor = 
           const d = buildDiffusion(c.config!);
           const { model, received } = constantModel(c.inputs.model_output);
           withTensors((keep) => {
-            const t = timesteps(c.inputs.t, form);
-            if (t instanceof tf.Tensor) keep(t);
+            const t = timesteps(c.inputs.t, form, keep);
             const out = d.pMeanVariance(model, keep(input(c.inputs.x)), t, { clipDenoised: c.inputs.clip_denoised as boolean });
             keep(out.mean), keep(out.variance), keep(out.logVariance), keep(out.predXStart);
             check(out.mean, c, 'mean');
@@ -266,8 +265,7 @@ export function defineReferenceSuite(groups: ReferenceGroups, toleranceFactor = 
           const { model, received } = constantModel(c.inputs.model_output);
           const clipDenoised = c.inputs.clip_denoised as boolean;
           withTensors((keep) => {
-            const t = timesteps(c.inputs.t, form);
-            if (t instanceof tf.Tensor) keep(t);
+            const t = timesteps(c.inputs.t, form, keep);
             const x = keep(input(c.inputs.x));
             const eta = c.inputs.eta as number | undefined;
             const out = c.function.endsWith('p_sample')
@@ -292,8 +290,7 @@ export function defineReferenceSuite(groups: ReferenceGroups, toleranceFactor = 
           const d = buildDiffusion(c.config!);
           const { model, received } = constantModel(c.inputs.model_output);
           withTensors((keep) => {
-            const t = timesteps(c.inputs.t, form);
-            if (t instanceof tf.Tensor) keep(t);
+            const t = timesteps(c.inputs.t, form, keep);
             const out = d.trainingLosses(model, keep(input(c.inputs.x_start)), t, { noise: keep(input(c.inputs.noise)) });
             const keys = Object.keys(out).sort();
             expect(keys).toEqual(['loss', 'mse', 'vb'].filter((k) => k in c.outputs));

@@ -17,6 +17,16 @@ const READ_METHODS = ['dataSync', 'data', 'arraySync', 'array', 'bufferSync', 'b
  * kernels are not readbacks and are not counted.)
  */
 export function countReadbacks(body: () => void): number {
+  const counter = patchReads();
+  try {
+    body();
+  } finally {
+    counter.restore();
+  }
+  return counter.count();
+}
+
+function patchReads(): { count: () => number; restore: () => void } {
   const proto = tf.Tensor.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
   const originals = READ_METHODS.map((name) => [name, proto[name]!] as const);
   let count = 0;
@@ -26,12 +36,7 @@ export function countReadbacks(body: () => void): number {
       return original.apply(this, args);
     };
   }
-  try {
-    body();
-  } finally {
-    for (const [name, original] of originals) proto[name] = original;
-  }
-  return count;
+  return { count: () => count, restore: () => originals.forEach(([name, original]) => (proto[name] = original)) };
 }
 
 /**
@@ -54,4 +59,15 @@ export function expectDifflibError(body: () => unknown, fn: string, argument: st
   if (code) expect(err.code).toBe(code);
   expect(tf.memory().numTensors, 'tensors made before the error').toBe(before);
   return err;
+}
+
+/** {@link countReadbacks} for an async body (a whole sampling loop). */
+export async function countReadbacksAsync(body: () => Promise<void>): Promise<number> {
+  const counter = patchReads();
+  try {
+    await body();
+  } finally {
+    counter.restore();
+  }
+  return counter.count();
 }

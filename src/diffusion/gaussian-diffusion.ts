@@ -7,6 +7,13 @@ import { NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
 import { checkSameShape, checkTensor, shapeString } from '../tensor-checks';
 import { computeTables, type DiffusionTables } from './coefficients';
 import { stopGradient } from './stop-gradient';
+import {
+  sampleLoop,
+  sampleLoopProgressive,
+  type DdimSampleLoopOptions,
+  type SampleLoopOptions,
+  type SampleLoopStep,
+} from '../samplers/sample-loop';
 import { BatchTimesteps, type TimestepsInput } from './timesteps';
 import {
   LOSS_TYPES,
@@ -54,8 +61,18 @@ export interface QSampleOptions {
   seed?: number;
 }
 
+/**
+ * Classifier guidance (Dhariwal & Nichol 2021): ∇_{x_t} log p_φ(y | x_t), shaped like
+ * x_t. It gets the timesteps the model gets and the model kwargs (with the labels);
+ * the process disposes what it returns. Typically `tf.grad` of a classifier's
+ * log-probability, times a guidance scale.
+ */
+export type CondFn = (x: tf.Tensor, t: tf.Tensor1D, kwargs?: ModelKwargs) => tf.Tensor;
+
 /** Options of {@link GaussianDiffusion.pSample}. */
 export interface PSampleOptions extends ModelCallOptions {
+  /** Shift the mean by Σ·∇ log p(y | x_t) (guided-diffusion's `condition_mean`). */
+  condFn?: CondFn;
   /** ε ~ N(0, I) for this step, x's shape; drawn (with `seed`) when absent. */
   noise?: tf.Tensor;
   /** Seed for the noise draw when no noise is given. */
@@ -76,6 +93,11 @@ export interface DdimReverseSampleOptions extends ModelCallOptions {
 
 /** Options of {@link GaussianDiffusion.trainingLosses}. */
 export interface TrainingLossesOptions {
+  /**
+   * Min-SNR-γ weighting of the mse term (Hang et al. 2023, "Efficient Diffusion
+   * Training via Min-SNR Weighting Strategy"): γ = 5 in the paper. Not for `previous_x`.
+   */
+  minSnrGamma?: number;
   /** ε used to form x_t = q_sample(x_0, t, ε), x_0's shape; drawn (with `seed`) when absent. */
   noise?: tf.Tensor;
   /** Seed for the noise draw when no noise is given. */
@@ -289,7 +311,8 @@ export class GaussianDiffusion implements DiffusionTables {
   }
 
   /**
-   * One ancestral step: x_{t−1} = μ_θ + [t ≠ 0]·exp(½ log Σ_θ)·z, z ~ N(0, I).
+   * One ancestral step: x_{t−1} = μ_θ + [t ≠ 0]·exp(½ log Σ_θ)·z, z ~ N(0, I). With a
+   * `condFn`, μ_θ ← μ_θ + Σ_θ·∇ log p(y | x_t) (guided-diffusion's `condition_mean`).
    *
    * @param model - the network.
    * @param x - x_t, [B, …, C].
@@ -300,12 +323,16 @@ export class GaussianDiffusion implements DiffusionTables {
     const fn = 'pSample';
     const ts = this.begin(fn, 'x', x, t);
     checkModel(fn, model);
+    checkCondFn(fn, options.condFn);
     if (options.noise !== undefined) checkNoise(fn, x, options.noise);
     return tf.tidy(() => {
       const out = this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options);
+      const mean = options.condFn
+        ? tf.add(out.mean, tf.mul(out.variance, this.applyCondFn(fn, options.condFn, x, ts, options.modelKwargs)))
+        : out.mean;
       const noise = options.noise ?? tf.randomNormal(x.shape, 0, 1, 'float32', options.seed);
       const nonzero = ts.gather(this.nonzeroMask(), x.rank);
-      const sample = tf.add(out.mean, tf.mul(tf.mul(nonzero, tf.exp(tf.mul(0.5, out.logVariance))), noise));
+      const sample = tf.add(mean, tf.mul(tf.mul(nonzero, tf.exp(tf.mul(0.5, out.logVariance))), noise));
       return { sample, predXStart: out.predXStart };
     });
   }
@@ -316,7 +343,9 @@ export class GaussianDiffusion implements DiffusionTables {
    *   x_{t−1} = √ᾱ_{t−1} x̂_0 + √(1 − ᾱ_{t−1} − σ_t²) ε̂ + [t ≠ 0] σ_t z,
    *   σ_t = η √((1 − ᾱ_{t−1})/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_{t−1}).
    *
-   * σ_t and √(1 − ᾱ_{t−1} − σ_t²) are formed in float64 before the gather.
+   * σ_t and √(1 − ᾱ_{t−1} − σ_t²) are formed in float64 before the gather. With a
+   * `condFn`, ε̂ ← ε̂ − √(1−ᾱ_t)·∇ log p(y | x_t) and x̂_0 is re-derived from it
+   * (guided-diffusion's `condition_score`).
    *
    * @param model - the network.
    * @param x - x_t, [B, …, C].
@@ -327,20 +356,85 @@ export class GaussianDiffusion implements DiffusionTables {
     const fn = 'ddimSample';
     const ts = this.begin(fn, 'x', x, t);
     checkModel(fn, model);
+    checkCondFn(fn, options.condFn);
     const eta = checkEta(fn, options.eta ?? 0);
     if (options.noise !== undefined) checkNoise(fn, x, options.noise);
     return tf.tidy(() => {
       const out = this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options);
-      const eps = this.predictEpsFromXStart(x, ts, out.predXStart);
+      let eps = this.predictEpsFromXStart(x, ts, out.predXStart);
+      let predXStart = out.predXStart;
+      if (options.condFn) {
+        // Score-based conditioning: ε̂ ← ε̂ − √(1−ᾱ_t)·∇ log p(y|x_t), and x̂_0 from it (unclipped, as guided-diffusion).
+        const grad = this.applyCondFn(fn, options.condFn, x, ts, options.modelKwargs);
+        eps = tf.sub(eps, tf.mul(ts.gather(this.sqrtOneMinusAlphasCumprod, x.rank), grad));
+        predXStart = this.predictXStartFromEps(x, ts, eps);
+      }
       const sigma = this.ddimSigmaAtEtaOne.map((s) => eta * s);
       const sqrtPrev = this.alphasCumprodPrev.map(Math.sqrt);
       const epsCoef = this.alphasCumprodPrev.map((prev, i) => Math.sqrt(1 - prev - sigma[i]! ** 2));
-      const meanPred = tf.add(tf.mul(ts.gather(sqrtPrev, x.rank), out.predXStart), tf.mul(ts.gather(epsCoef, x.rank), eps));
-      if (eta === 0) return { sample: meanPred, predXStart: out.predXStart };
+      const meanPred = tf.add(tf.mul(ts.gather(sqrtPrev, x.rank), predXStart), tf.mul(ts.gather(epsCoef, x.rank), eps));
+      if (eta === 0) return { sample: meanPred, predXStart };
       const noise = options.noise ?? tf.randomNormal(x.shape, 0, 1, 'float32', options.seed);
       const noiseCoef = sigma.map((s, i) => (i === 0 ? 0 : s));
-      return { sample: tf.add(meanPred, tf.mul(ts.gather(noiseCoef, x.rank), noise)), predXStart: out.predXStart };
+      return { sample: tf.add(meanPred, tf.mul(ts.gather(noiseCoef, x.rank), noise)), predXStart };
     });
+  }
+
+  /**
+   * Ancestral sampling x_T ~ N(0, I) → x_0 with {@link pSample} at every step of this
+   * (possibly respaced) process, improved-diffusion's `p_sample_loop`. Asynchronous:
+   * it yields to the event loop between steps, reads nothing back, and stops on
+   * `options.signal`.
+   *
+   * @param model - the network.
+   * @param shape - [B, …, C] of the samples.
+   * @returns x_0, `shape` (the caller owns it).
+   *
+   * @example
+   * ```ts
+   * const x0 = await diffusion.respace('250').pSampleLoop(unet.forward, [16, 32, 32, 3], { seed: 0 });
+   * ```
+   */
+  pSampleLoop(model: DiffusionModel, shape: readonly number[], options: SampleLoopOptions = {}): Promise<tf.Tensor> {
+    return sampleLoop(this.pSampleLoopProgressive(model, shape, options));
+  }
+
+  /**
+   * {@link pSampleLoop} one step at a time: an async iterator of `{ t, sample,
+   * predXStart }` from t = T−1 to 0. Yielded tensors are valid until the next step.
+   */
+  pSampleLoopProgressive(
+    model: DiffusionModel,
+    shape: readonly number[],
+    options: SampleLoopOptions = {},
+  ): AsyncGenerator<SampleLoopStep, void, undefined> {
+    return sampleLoopProgressive('pSampleLoopProgressive', this, model, shape, options, (x, t, seed) =>
+      this.pSample(model, x, t, { ...options, noise: undefined, seed }),
+    );
+  }
+
+  /**
+   * DDIM sampling x_T → x_0 with {@link ddimSample} at every step of this process (use
+   * a respaced process for fewer steps), improved-diffusion's `ddim_sample_loop`.
+   *
+   * @param model - the network.
+   * @param shape - [B, …, C] of the samples.
+   * @returns x_0, `shape` (the caller owns it).
+   */
+  ddimSampleLoop(model: DiffusionModel, shape: readonly number[], options: DdimSampleLoopOptions = {}): Promise<tf.Tensor> {
+    return sampleLoop(this.ddimSampleLoopProgressive(model, shape, options));
+  }
+
+  /** {@link ddimSampleLoop} one step at a time; yielded tensors are valid until the next step. */
+  ddimSampleLoopProgressive(
+    model: DiffusionModel,
+    shape: readonly number[],
+    options: DdimSampleLoopOptions = {},
+  ): AsyncGenerator<SampleLoopStep, void, undefined> {
+    checkEta('ddimSampleLoopProgressive', options.eta ?? 0);
+    return sampleLoopProgressive('ddimSampleLoopProgressive', this, model, shape, options, (x, t, seed) =>
+      this.ddimSample(model, x, t, { ...options, noise: undefined, seed }),
+    );
   }
 
   /**
@@ -398,6 +492,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const ts = this.begin(fn, 'xStart', xStart, t);
     checkModel(fn, model);
     if (options.noise !== undefined) checkNoise(fn, xStart, options.noise);
+    const minSnrWeights = options.minSnrGamma === undefined ? null : this.minSnrWeights(fn, options.minSnrGamma);
     return tf.tidy((): TrainingLosses => {
       const noise = options.noise ?? tf.randomNormal(xStart.shape, 0, 1, 'float32', options.seed);
       const xT = this.qSampleOf(xStart, ts, noise);
@@ -408,13 +503,8 @@ export class GaussianDiffusion implements DiffusionTables {
         return { loss: this.lossType === 'rescaled_kl' ? tf.mul(vb, this.numTimesteps) : vb };
       }
       const [prediction, varValues] = this.learnsVariance() ? tf.split(output, 2, -1) : [output];
-      const target =
-        this.modelMeanType === 'previous_x'
-          ? this.posteriorMean(xStart, xT, ts)
-          : this.modelMeanType === 'start_x'
-            ? xStart
-            : noise;
-      const mse = meanFlat(tf.squaredDifference(target, prediction!));
+      const squaredError = meanFlat(tf.squaredDifference(this.trainingTarget(xStart, xT, noise, ts), prediction!));
+      const mse: tf.Tensor1D = minSnrWeights ? tf.mul(squaredError, ts.gather(minSnrWeights, 1)) : squaredError;
       if (!varValues) return { loss: mse, mse };
       // L_vlb must not move the mean: it sees a stop-gradient copy of it.
       const frozen = tf.concat([stopGradient(prediction!), varValues], -1);
@@ -528,16 +618,60 @@ export class GaussianDiffusion implements DiffusionTables {
     return this.modelVarType === 'learned' || this.modelVarType === 'learned_range';
   }
 
+  /**
+   * Min-SNR-γ loss weights (Hang et al. 2023) per step, float64, expressed for this
+   * process's prediction target: with SNR_t = ᾱ_t/(1 − ᾱ_t), min(SNR, γ)/SNR for ε,
+   * min(SNR, γ) for x_0, min(SNR, γ)/(SNR + 1) for v — each equal to min(SNR, γ)
+   * in x_0-space.
+   */
+  private minSnrWeights(fn: string, gamma: unknown): Float64Array {
+    if (typeof gamma !== 'number' || !(gamma > 0) || !Number.isFinite(gamma)) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.minSnrGamma', `must be a finite number > 0 (5 in the paper), got ${describeValue(gamma)}`);
+    }
+    if (this.modelMeanType === 'previous_x') {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.minSnrGamma', "applies to 'epsilon', 'start_x' and 'v' prediction, not 'previous_x'");
+    }
+    return this.alphasCumprod.map((a) => {
+      const snr = a / (1 - a);
+      const clipped = Math.min(snr, gamma);
+      if (this.modelMeanType === 'start_x') return clipped;
+      if (this.modelMeanType === 'v') return clipped / (snr + 1);
+      return snr <= gamma ? 1 : gamma / snr; // = min(SNR, γ)/SNR, also at SNR = 0
+    });
+  }
+
   /** 1 where t ≠ 0: no noise is added on the last sampling step. */
   private nonzeroMask(): Float64Array {
     return this.betas.map((_, i) => (i === 0 ? 0 : 1));
   }
 
-  private applyModel(model: DiffusionModel, x: tf.Tensor, ts: BatchTimesteps, kwargs?: ModelKwargs): tf.Tensor {
-    const t = this.rescaleTimesteps
+  /** The timesteps the model sees: mapped to the original process, rescaled if asked. */
+  private modelTimestepsOf(ts: BatchTimesteps): tf.Tensor1D {
+    return this.rescaleTimesteps
       ? (tf.reshape(ts.gather(this.modelTimesteps, 1), [ts.batchSize]) as tf.Tensor1D)
       : ts.gatherInt(this.modelTimesteps);
-    return model(x, t, kwargs);
+  }
+
+  private applyModel(model: DiffusionModel, x: tf.Tensor, ts: BatchTimesteps, kwargs?: ModelKwargs): tf.Tensor {
+    return model(x, this.modelTimestepsOf(ts), kwargs);
+  }
+
+  private applyCondFn(fn: string, condFn: CondFn, x: tf.Tensor, ts: BatchTimesteps, kwargs?: ModelKwargs): tf.Tensor {
+    const grad = condFn(x, this.modelTimestepsOf(ts), kwargs);
+    if (!(grad instanceof tf.Tensor) || !tf.util.arraysEqual(grad.shape, x.shape)) {
+      const got = grad instanceof tf.Tensor ? `shape ${shapeString(grad.shape)}` : describeValue(grad);
+      throw new DifflibError('SHAPE_MISMATCH', fn, 'condFn output', `must be a gradient shaped like x ${shapeString(x.shape)}, got ${got}`);
+    }
+    return grad;
+  }
+
+  /** x̂_0 = √(1/ᾱ) x_t − √(1/ᾱ − 1) ε. */
+  private predictXStartFromEps(xT: tf.Tensor, ts: BatchTimesteps, eps: tf.Tensor): tf.Tensor {
+    const rank = xT.rank;
+    return tf.sub(
+      tf.mul(ts.gather(this.sqrtRecipAlphasCumprod, rank), xT),
+      tf.mul(ts.gather(this.sqrtRecipm1AlphasCumprod, rank), eps),
+    );
   }
 
   private checkModelOutput(fn: string, output: tf.Tensor, x: tf.Tensor): void {
@@ -614,28 +748,52 @@ export class GaussianDiffusion implements DiffusionTables {
       const denoised = options.denoisedFn ? options.denoisedFn(x0) : x0;
       return options.clipDenoised ?? true ? tf.clipByValue(denoised, -1, 1) : denoised;
     };
-    let predXStart: tf.Tensor;
-    let mean: tf.Tensor;
     if (this.modelMeanType === 'previous_x') {
-      predXStart = processXStart(
+      const predXStart = processXStart(
         tf.sub(
           tf.mul(ts.gather(this.recipPosteriorMeanCoef1, rank), prediction),
           tf.mul(ts.gather(this.posteriorMeanCoef2OverCoef1, rank), x),
         ),
       );
-      mean = prediction;
-    } else {
-      predXStart = processXStart(
-        this.modelMeanType === 'start_x'
-          ? prediction
-          : tf.sub(
-              tf.mul(ts.gather(this.sqrtRecipAlphasCumprod, rank), x),
-              tf.mul(ts.gather(this.sqrtRecipm1AlphasCumprod, rank), prediction),
-            ),
-      );
-      mean = this.posteriorMean(predXStart, x, ts);
+      return { mean: prediction, variance, logVariance, predXStart };
     }
+    const predXStart = processXStart(this.predictXStart(prediction, x, ts));
+    const mean = this.posteriorMean(predXStart, x, ts);
     return { mean, variance, logVariance, predXStart };
+  }
+
+  /** x̂_0 from an ε-, x_0- or v-prediction (before clipping). */
+  private predictXStart(prediction: tf.Tensor, xT: tf.Tensor, ts: BatchTimesteps): tf.Tensor {
+    const rank = xT.rank;
+    switch (this.modelMeanType) {
+      case 'start_x':
+        return prediction;
+      case 'v': // x_0 = √ᾱ x_t − √(1−ᾱ) v
+        return tf.sub(
+          tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), xT),
+          tf.mul(ts.gather(this.sqrtOneMinusAlphasCumprod, rank), prediction),
+        );
+      default:
+        return this.predictXStartFromEps(xT, ts, prediction);
+    }
+  }
+
+  /** What the mean part of the model output is regressed on in L_simple. */
+  private trainingTarget(xStart: tf.Tensor, xT: tf.Tensor, noise: tf.Tensor, ts: BatchTimesteps): tf.Tensor {
+    const rank = xStart.rank;
+    switch (this.modelMeanType) {
+      case 'previous_x':
+        return this.posteriorMean(xStart, xT, ts);
+      case 'start_x':
+        return xStart;
+      case 'v': // v = √ᾱ ε − √(1−ᾱ) x_0 (Salimans & Ho 2022)
+        return tf.sub(
+          tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), noise),
+          tf.mul(ts.gather(this.sqrtOneMinusAlphasCumprod, rank), xStart),
+        );
+      default:
+        return noise;
+    }
   }
 
   private vbTermsOf(
@@ -700,6 +858,12 @@ function checkEnum<T extends string>(fn: string, arg: string, value: unknown, al
 function checkModel(fn: string, model: unknown): void {
   if (typeof model !== 'function') {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'model', `must be a function (x, t, kwargs?) => tf.Tensor, got ${describeValue(model)}`);
+  }
+}
+
+function checkCondFn(fn: string, condFn: unknown): void {
+  if (condFn !== undefined && typeof condFn !== 'function') {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.condFn', `must be a function (x, t, kwargs?) => gradient, got ${describeValue(condFn)}`);
   }
 }
 

@@ -1,6 +1,7 @@
 export {
   GaussianDiffusion,
   type CalcBpdLoopOptions,
+  type CondFn,
   type DdimReverseSampleOptions,
   type DdimSampleOptions,
   type GaussianDiffusionOptions,

@@ -3,10 +3,13 @@ import type * as tf from '@tensorflow/tfjs-core';
 // Result objects extend TensorContainerObject so they can go straight to
 // `tf.dispose(result)` or be returned from `tf.tidy`.
 
-/** What the model predicts: ε (DDPM), x_0, or x_{t−1}. */
-export type ModelMeanType = 'epsilon' | 'start_x' | 'previous_x';
+/**
+ * What the model predicts: ε (DDPM), x_0, x_{t−1}, or v = √ᾱ_t ε − √(1−ᾱ_t) x_0
+ * (Salimans & Ho 2022, "Progressive Distillation").
+ */
+export type ModelMeanType = 'epsilon' | 'start_x' | 'previous_x' | 'v';
 /** The accepted {@link ModelMeanType} values. */
-export const MODEL_MEAN_TYPES: readonly ModelMeanType[] = ['epsilon', 'start_x', 'previous_x'];
+export const MODEL_MEAN_TYPES: readonly ModelMeanType[] = ['epsilon', 'start_x', 'previous_x', 'v'];
 
 /**
  * How the reverse-process variance Σ_θ(x_t, t) is obtained:

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   GaussianDiffusion,
   NearestUpsampling2D,
+  QKVAttention,
   createUNet,
   exportTorchStateDict,
   loadTorchStateDict,
@@ -120,6 +121,27 @@ describe('createUNet', () => {
       tf.dispose([a, b, outA, outB]);
       conditional.dispose();
     });
+  });
+
+  it('attention gives the same result for the legacy and the new qkv channel order', () => {
+    const [heads, ch] = [2, 4];
+    const legacy = tf.randomNormal([2, 3, 3, 3 * heads * ch], 0, 1, 'float32', 30);
+    // legacy channels are [head, (q|k|v), c]; the new order is [(q|k|v), head, c].
+    const perm = Array.from({ length: 3 * heads * ch }, (_, i) => {
+      const [j, h, c] = [Math.floor(i / (heads * ch)), Math.floor(i / ch) % heads, i % ch];
+      return (h * 3 + j) * ch + c;
+    });
+    const reordered = tf.gather(legacy, tf.tensor1d(perm, 'int32'), 3);
+    const a = new QKVAttention({ numHeads: heads, order: 'legacy' }).apply(legacy) as tf.Tensor;
+    const b = new QKVAttention({ numHeads: heads, order: 'new' }).apply(reordered) as tf.Tensor;
+    expect(a.shape).toEqual([2, 3, 3, heads * ch]);
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0])).toBeLessThan(1e-6);
+    // and heads do not mix: changing head 1's inputs leaves head 0's output alone.
+    const mask = tf.tensor1d(Array.from({ length: 3 * heads * ch }, (_, i) => (Math.floor(i / (3 * ch)) === 1 ? 2 : 1)));
+    const c = new QKVAttention({ numHeads: heads, order: 'legacy' }).apply(tf.mul(legacy, mask)) as tf.Tensor;
+    const head0 = (t: tf.Tensor) => tf.slice(t, [0, 0, 0, 0], [2, 3, 3, ch]);
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(head0(a), head0(c)))).dataSync()[0])).toBeLessThan(1e-6);
+    tf.dispose([legacy, reordered, a, b, mask, c]);
   });
 
   it('applies dropout only when training', () => {

@@ -51,18 +51,21 @@ export class QKVAttention extends tfl.layers.Layer {
       const heads = this.numHeads;
       const ch = threeC / 3 / heads;
       const length = height * width;
-      const layout = this.order === 'legacy' ? [b, length, heads, 3, ch] : [b, length, 3, heads, ch];
-      const splitAxis = this.order === 'legacy' ? 3 : 2;
-      const [q, k, v] = tf.split(tf.reshape(qkv, layout), 3, splitAxis).map((part) =>
-        // [B, T, heads, ch] → [B·heads, T, ch]
-        tf.reshape(tf.transpose(tf.reshape(part, [b, length, heads, ch]), [0, 2, 1, 3]), [b * heads, length, ch]),
-      ) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+      // Bring the qkv channel groups to the front with one rank-4 transpose (rank-5
+      // transposes and inner-axis splits are very slow on wasm); the batch of the
+      // attention matMuls is then ordered (head, example), undone at the end.
+      const groups = tf.transpose(tf.reshape(qkv, [b, length, 3 * heads, ch]), [2, 0, 1, 3]); // [3H, B, T, ch]
+      const [q, k, v] = (
+        this.order === 'legacy'
+          ? tf.split(tf.reshape(groups, [heads, 3, b * length * ch]), 3, 1) // channels [head, (q|k|v), ch]
+          : tf.split(tf.reshape(groups, [3, heads * b * length * ch]), 3, 0) // channels [(q|k|v), head, ch]
+      ).map((part) => tf.reshape(part, [heads * b, length, ch])) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
       // Scaling q and k by c^(-1/4) each, rather than the product by c^(-1/2), as ADM
       // does: it keeps float16 in range there and gives the same rounding here.
       const scale = 1 / Math.sqrt(Math.sqrt(ch));
       const weight = tf.softmax(tf.matMul(tf.mul(q, scale), tf.mul(k, scale), false, true));
-      const attended = tf.matMul(weight, v); // [B·heads, T, ch]
-      return tf.reshape(tf.transpose(tf.reshape(attended, [b, heads, length, ch]), [0, 2, 1, 3]), [b, height, width, heads * ch]);
+      const attended = tf.reshape(tf.matMul(weight, v), [heads, b, length, ch]);
+      return tf.reshape(tf.transpose(attended, [1, 2, 0, 3]), [b, height, width, heads * ch]);
     });
   }
 

@@ -10,3 +10,4 @@ export * from './losses';
 export * from './nn';
 export * from './samplers';
 export * from './schedules';
+export * from './score';

@@ -32,6 +32,7 @@ import {
   type TrainingLosses,
   type VbTerms,
 } from './types';
+import { standardNormal } from '../random-normal';
 
 /** How to build a {@link GaussianDiffusion}. Give `betas` or `schedule`. */
 export interface GaussianDiffusionOptions {
@@ -266,7 +267,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const fn = 'qSample';
     const ts = this.begin(fn, 'xStart', xStart, t);
     if (noise !== undefined) checkNoise(fn, xStart, noise);
-    return tf.tidy(() => this.qSampleOf(xStart, ts, noise ?? tf.randomNormal(xStart.shape, 0, 1, 'float32', options.seed)));
+    return tf.tidy(() => this.qSampleOf(xStart, ts, noise ?? standardNormal(xStart.shape, options.seed)));
   }
 
   /**
@@ -330,7 +331,7 @@ export class GaussianDiffusion implements DiffusionTables {
       const mean = options.condFn
         ? tf.add(out.mean, tf.mul(out.variance, this.applyCondFn(fn, options.condFn, x, ts, options.modelKwargs)))
         : out.mean;
-      const noise = options.noise ?? tf.randomNormal(x.shape, 0, 1, 'float32', options.seed);
+      const noise = options.noise ?? standardNormal(x.shape, options.seed);
       const nonzero = ts.gather(this.nonzeroMask(), x.rank);
       const sample = tf.add(mean, tf.mul(tf.mul(nonzero, tf.exp(tf.mul(0.5, out.logVariance))), noise));
       return { sample, predXStart: out.predXStart };
@@ -374,7 +375,7 @@ export class GaussianDiffusion implements DiffusionTables {
       const epsCoef = this.alphasCumprodPrev.map((prev, i) => Math.sqrt(1 - prev - sigma[i]! ** 2));
       const meanPred = tf.add(tf.mul(ts.gather(sqrtPrev, x.rank), predXStart), tf.mul(ts.gather(epsCoef, x.rank), eps));
       if (eta === 0) return { sample: meanPred, predXStart };
-      const noise = options.noise ?? tf.randomNormal(x.shape, 0, 1, 'float32', options.seed);
+      const noise = options.noise ?? standardNormal(x.shape, options.seed);
       const noiseCoef = sigma.map((s, i) => (i === 0 ? 0 : s));
       return { sample: tf.add(meanPred, tf.mul(ts.gather(noiseCoef, x.rank), noise)), predXStart };
     });
@@ -494,7 +495,7 @@ export class GaussianDiffusion implements DiffusionTables {
     if (options.noise !== undefined) checkNoise(fn, xStart, options.noise);
     const minSnrWeights = options.minSnrGamma === undefined ? null : this.minSnrWeights(fn, options.minSnrGamma);
     return tf.tidy((): TrainingLosses => {
-      const noise = options.noise ?? tf.randomNormal(xStart.shape, 0, 1, 'float32', options.seed);
+      const noise = options.noise ?? standardNormal(xStart.shape, options.seed);
       const xT = this.qSampleOf(xStart, ts, noise);
       const output = this.applyModel(model, xT, ts, options.modelKwargs);
       this.checkModelOutput(fn, output, xT);
@@ -578,7 +579,7 @@ export class GaussianDiffusion implements DiffusionTables {
           tf.tidy(() => {
             const ts = BatchTimesteps.constant(t, batch);
             const seed = options.seed === undefined ? undefined : options.seed + t;
-            const noise = noiseAtT ?? tf.randomNormal(xStart.shape, 0, 1, 'float32', seed);
+            const noise = noiseAtT ?? standardNormal(xStart.shape, seed);
             const xT = this.qSampleOf(xStart, ts, noise);
             const output = this.applyModel(model, xT, ts, options.modelKwargs);
             const out = this.vbTermsOf(fn, output, xStart, xT, ts, { clipDenoised });

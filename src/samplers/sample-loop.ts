@@ -3,6 +3,7 @@ import type { GaussianDiffusion, PSampleOptions } from '../diffusion/gaussian-di
 import type { DiffusionModel, SampleStep } from '../diffusion/types';
 import { DifflibError, describeValue } from '../errors';
 import { checkTensor } from '../tensor-checks';
+import { standardNormal } from '../random-normal';
 
 /** Options of the sampling loops ({@link GaussianDiffusion.pSampleLoop} and friends). */
 export interface SampleLoopOptions extends Omit<PSampleOptions, 'noise'> {
@@ -73,7 +74,7 @@ async function* run(
   step: StepFn,
 ): AsyncGenerator<SampleLoopStep, void, undefined> {
   const { seed, signal, onProgress } = options;
-  let x = options.noise ?? tf.randomNormal(shape as number[], 0, 1, 'float32', seed);
+  let x = options.noise ?? standardNormal(shape, seed);
   let previous: SampleStep | null = null;
   try {
     for (let t = numTimesteps - 1; t >= 0; t--) {

@@ -31,6 +31,18 @@ describe('GaussianDiffusion conveniences', () => {
     expectDifflibError(() => d.qSample(x, 2.5), 'qSample', 't', 'INVALID_ARGUMENT');
   });
 
+  it('a seed reproduces the noise, seed 0 included (tfjs itself ignores a seed of 0)', () => {
+    const d = new GaussianDiffusion(options);
+    const draw = (seed: number) => {
+      const out = d.qSample(x, [1, 500, 999], undefined, { seed });
+      const values = Array.from(out.dataSync());
+      out.dispose();
+      return values;
+    };
+    expect(draw(0)).toEqual(draw(0));
+    expect(draw(0)).not.toEqual(draw(1));
+  });
+
   it('respace() is the process that useTimesteps builds, and composes', () => {
     const d = new GaussianDiffusion(options);
     const fast = d.respace('ddim50');

@@ -35,7 +35,7 @@ export function gaussianOracle(
 
 /** Mean and standard deviation of all values of a tensor (a test-side readback). */
 export function moments(x: tf.Tensor): { mean: number; std: number } {
-  const v = x.dataSync();
+  const v = Array.from(x.dataSync());
   const mean = v.reduce((a, b) => a + b, 0) / v.length;
   const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length;
   return { mean, std: Math.sqrt(variance) };

@@ -6,7 +6,9 @@ import type { UNet } from './unet';
 
 /** One PyTorch parameter: its shape and row-major float32 values. */
 export interface TorchTensor {
+  /** PyTorch shape (e.g. OIHW for a conv weight). */
   shape: number[];
+  /** Values in row-major order. */
   data: Float32Array;
 }
 

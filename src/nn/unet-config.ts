@@ -46,7 +46,10 @@ export interface UNetConfig {
 }
 
 /** {@link UNetConfig} with every default filled in. */
-export type ResolvedUNetConfig = Required<Omit<UNetConfig, 'numClasses'>> & { numClasses: number | null };
+export type ResolvedUNetConfig = Required<Omit<UNetConfig, 'numClasses'>> & {
+  /** Number of classes, or null for an unconditional model. */
+  numClasses: number | null;
+};
 
 /** GroupNorm groups in every ADM `normalization` layer. */
 export const NORM_GROUPS = 32;

@@ -24,7 +24,9 @@ export interface GroupNormalizationArgs {
 export class GroupNormalization extends tfl.layers.Layer {
   /** @internal */
   static readonly className = 'DifflibGroupNormalization';
+  /** G, the number of channel groups. */
   readonly groups: number;
+  /** ε added to the variance. */
   readonly epsilon: number;
   private gamma!: tfl.LayerVariable;
   private beta!: tfl.LayerVariable;

@@ -30,7 +30,9 @@ export interface QKVAttentionArgs {
 export class QKVAttention extends tfl.layers.Layer {
   /** @internal */
   static readonly className = 'DifflibQKVAttention';
+  /** Number of heads. */
   readonly numHeads: number;
+  /** Channel layout of the qkv input. */
   readonly order: QkvOrder;
 
   constructor(args: QKVAttentionArgs) {

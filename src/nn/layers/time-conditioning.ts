@@ -21,6 +21,7 @@ export interface TimeConditioningArgs {
 export class TimeConditioning extends tfl.layers.Layer {
   /** @internal */
   static readonly className = 'DifflibTimeConditioning';
+  /** Scale-and-shift (true) or additive (false) conditioning. */
   readonly scaleShift: boolean;
 
   constructor(args: TimeConditioningArgs) {

@@ -19,7 +19,9 @@ export interface TimestepEmbeddingLayerArgs {
 export class TimestepEmbeddingLayer extends tfl.layers.Layer {
   /** @internal */
   static readonly className = 'DifflibTimestepEmbedding';
+  /** Embedding width. */
   readonly dim: number;
+  /** Longest period of the sinusoids. */
   readonly maxPeriod: number;
 
   constructor(args: TimestepEmbeddingLayerArgs) {

@@ -6,6 +6,7 @@
 export * from './backends';
 export * from './diffusion';
 export { DifflibError, type DifflibErrorCode } from './errors';
+export * from './guidance';
 export * from './losses';
 export * from './nn';
 export * from './samplers';

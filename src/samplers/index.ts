@@ -2,3 +2,4 @@ export { LossSecondMomentResampler, type LossSecondMomentOptions } from './loss-
 export { ScheduleSampler, type TimestepSample, type TimestepSampleOptions } from './schedule-sampler';
 export { UniformSampler } from './uniform-sampler';
 export type { DdimSampleLoopOptions, SampleLoopOptions, SampleLoopStep } from './sample-loop';
+export { dpmSolverSample, type DpmSolverSampleOptions } from './dpm-solver';

@@ -4,6 +4,7 @@ import type { DiffusionModel, SampleStep } from '../diffusion/types';
 import { DifflibError, describeValue } from '../errors';
 import { checkTensor } from '../tensor-checks';
 import { standardNormal } from '../random-normal';
+import { yieldToEventLoop } from '../event-loop';
 
 /** Options of the sampling loops ({@link GaussianDiffusion.pSampleLoop} and friends). */
 export interface SampleLoopOptions extends Omit<PSampleOptions, 'noise'> {
@@ -86,7 +87,7 @@ async function* run(
       previous = out;
       onProgress?.(numTimesteps - t, numTimesteps);
       yield { t, sample: out.sample, predXStart: out.predXStart };
-      await macrotask();
+      await yieldToEventLoop();
     }
   } finally {
     if (previous) tf.dispose(previous.predXStart);
@@ -106,10 +107,6 @@ export async function sampleLoop(steps: AsyncGenerator<SampleLoopStep, void, und
   return last!;
 }
 
-/** Lets the event loop run (UI, I/O, abort handlers) between steps. */
-function macrotask(): Promise<void> {
-  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
-}
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason ?? new DOMException('The sampling loop was aborted', 'AbortError');

@@ -4,6 +4,7 @@ import { checkTensor } from '../tensor-checks';
 import { checkSigmas } from './noise-levels';
 import { evaluateScore, type ScoreModel } from './score-model';
 import { standardNormal } from '../random-normal';
+import { yieldToEventLoop } from '../event-loop';
 
 /** Options of {@link annealedLangevinDynamics}. */
 export interface AnnealedLangevinOptions {
@@ -41,7 +42,7 @@ export interface AnnealedLangevinOptions {
  * x + σ_L² s_θ(x, σ_L) (Song & Ermon 2020).
  *
  * Step sizes are float64 until they scale a tensor. No value is read back from the
- * device; the loop yields to the event loop (`tf.nextFrame`) after each level so a page
+ * device; the loop yields to the event loop after each level so a page
  * stays responsive. Intermediate states are disposed as the loop goes, also when it is
  * aborted or the model throws.
  *
@@ -117,7 +118,7 @@ export async function annealedLangevinDynamics<X extends tf.Tensor>(
       } finally {
         sigmaBatch.dispose();
       }
-      await tf.nextFrame();
+      await yieldToEventLoop();
     }
     signal?.throwIfAborted();
     if (denoiseLastStep) {

@@ -1,0 +1,1 @@
+export { classifierFreeGuidance, type ClassifierFreeGuidanceOptions } from './classifier-free';

@@ -11,7 +11,7 @@ import {
 } from '../../src/index';
 import { dpmSolverSample, type DpmSolverSampleOptions } from '../../src/samplers/dpm-solver';
 import { NODE_BACKENDS, useBackend } from '../backends';
-import { expectDifflibError } from '../helpers';
+import { countReadbacksAsync, expectDifflibError } from '../helpers';
 import { exactFlowSample, gaussianDenoiser, referenceDpmSolver2M, type GaussianData } from './gaussian-closed-form';
 
 const DATA: GaussianData = { mu: 0.3, s: 0.5 };
@@ -70,25 +70,6 @@ function deviceOnlyModel(outChannels: (c: number) => number = (c) => c): Diffusi
       const c = x.shape[x.rank - 1]!;
       return outChannels(c) === c ? y : tf.concat([y, tf.mul(y, -0.5)], -1);
     });
-}
-
-async function countReadbacksAsync(body: () => Promise<void>): Promise<number> {
-  const proto = tf.Tensor.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const names = ['dataSync', 'data', 'arraySync', 'array', 'bufferSync', 'buffer'];
-  const originals = names.map((name) => [name, proto[name]!] as const);
-  let count = 0;
-  for (const [name, original] of originals) {
-    proto[name] = function (this: unknown, ...args: unknown[]) {
-      count++;
-      return original.apply(this, args);
-    };
-  }
-  try {
-    await body();
-  } finally {
-    for (const [name, original] of originals) proto[name] = original;
-  }
-  return count;
 }
 
 describe('dpmSolverSample on Gaussian data (cpu)', () => {

@@ -4,8 +4,10 @@
  * @packageDocumentation
  */
 export * from './backends';
+export * from './data';
 export * from './diffusion';
 export { DifflibError, type DifflibErrorCode } from './errors';
+export * from './eval';
 export * from './guidance';
 export * from './losses';
 export * from './nn';

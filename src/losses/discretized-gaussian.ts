@@ -33,7 +33,7 @@ export interface DiscretizedGaussianParams {
  * formed analytically: a literal Φ₊ − Φ₋ cancels to 0 in float32 once a bin's
  * probability falls near 1e-7, and is off by nats below.
  *
- * @param x - data in [−1, 1], quantised to 255 levels, any shape.
+ * @param x - data in [−1, 1] on the 8-bit grid k/127.5 − 1 (256 levels), any shape.
  * @param params - `means` and `logScales`, each the shape of x.
  * @returns log-probabilities in nats, x's shape.
  *

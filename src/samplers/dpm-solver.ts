@@ -112,7 +112,7 @@ async function solve(
   options: DpmSolverSampleOptions,
 ): Promise<tf.Tensor> {
   const { signal, onProgress } = options;
-  throwIfAborted(signal);
+  signal?.throwIfAborted();
   const callOptions: ModelCallOptions = {
     clipDenoised: options.clipDenoised ?? false,
     denoisedFn: options.denoisedFn,
@@ -140,7 +140,7 @@ async function solve(
       onProgress?.(k + 1, plan.length);
       if (!last) {
         await yieldToEventLoop();
-        throwIfAborted(signal);
+        signal?.throwIfAborted();
       }
     }
     const sample = x!;
@@ -193,9 +193,6 @@ function planSteps(fn: string, alphasCumprod: Float64Array, lowerOrderFinal: boo
   return plan;
 }
 
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
-}
 
 function checkArguments(
   fn: string,

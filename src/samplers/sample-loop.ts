@@ -79,7 +79,7 @@ async function* run(
   let previous: SampleStep | null = null;
   try {
     for (let t = numTimesteps - 1; t >= 0; t--) {
-      throwIfAborted(signal);
+      signal?.throwIfAborted();
       const out = step(x, t, seed === undefined ? undefined : seed + numTimesteps - t);
       if (previous) tf.dispose(previous.predXStart);
       if (x !== options.noise) x.dispose();
@@ -108,7 +108,4 @@ export async function sampleLoop(steps: AsyncGenerator<SampleLoopStep, void, und
 }
 
 
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason ?? new DOMException('The sampling loop was aborted', 'AbortError');
-}
 

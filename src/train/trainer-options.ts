@@ -1,0 +1,141 @@
+import { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
+import { DifflibError, describeValue } from '../errors';
+import type { UNet } from '../nn/unet';
+import type { LossSecondMomentOptions } from '../samplers/loss-second-moment-resampler';
+import type { StepLog } from './step-log';
+import type { TrainableModel } from './trainable-model';
+
+/** improved-diffusion's named schedule samplers (`create_named_schedule_sampler`). */
+export type ScheduleSamplerName = 'uniform' | 'loss-second-moment';
+const SCHEDULE_SAMPLERS: readonly ScheduleSamplerName[] = ['uniform', 'loss-second-moment'];
+
+/**
+ * The hyperparameters of a {@link Trainer}: everything a checkpoint records (plain
+ * JSON) and {@link Trainer.load} rebuilds a trainer from. Defaults are
+ * improved-diffusion's (`image_train.py`).
+ */
+export interface TrainerHyperparameters {
+  /** B, the batch every {@link Trainer.step} takes. */
+  batchSize: number;
+  /**
+   * Gradients are accumulated over slices of this many examples (improved-diffusion's
+   * `microbatch`), trading speed for memory; the update is the same as one pass over B.
+   * Default B.
+   */
+  microbatch?: number;
+  /** η, the peak learning rate. Default 1e-4. */
+  lr?: number;
+  /** λ of AdamW's decoupled weight decay. Default 0. */
+  weightDecay?: number;
+  /** Linear learning-rate warmup over this many steps. Default 0 (none). */
+  warmupSteps?: number;
+  /** Linear decay of η to 0 at this step (improved-diffusion's `lr_anneal_steps`). Default 0 (none). */
+  lrAnnealSteps?: number;
+  /** Scale the gradient to this global L2 norm when it is larger (PyTorch's `clip_grad_norm_`). Default: no clipping. */
+  gradClipNorm?: number | null;
+  /** Rates of the weight EMAs kept (improved-diffusion's `ema_rate`). Default [0.9999]. */
+  emaRates?: number[];
+  /** How timesteps are drawn. Default `'uniform'`. */
+  scheduleSampler?: ScheduleSamplerName;
+  /** Options of the `'loss-second-moment'` sampler. */
+  resampler?: LossSecondMomentOptions;
+  /**
+   * Seeds every random draw: step s draws its timesteps and noise from seeds derived
+   * from (seed, s), so a resumed run repeats an uninterrupted one bit for bit.
+   * Default: drawn once at construction (and stored in checkpoints).
+   */
+  seed?: number;
+}
+
+/** What a {@link Trainer} is built from. */
+export interface TrainerOptions extends TrainerHyperparameters {
+  /** The process whose `trainingLosses` is minimised. */
+  diffusion: GaussianDiffusion;
+  /** The network: a {@link UNet}, or any model function with its variables. */
+  model: UNet | TrainableModel;
+  /** Called with each step's log, after the update. */
+  onStep?: (log: StepLog) => void;
+}
+
+/** Hyperparameters with every default filled in. */
+export interface ResolvedHyperparameters {
+  batchSize: number;
+  microbatch: number;
+  lr: number;
+  weightDecay: number;
+  warmupSteps: number;
+  lrAnnealSteps: number;
+  gradClipNorm: number | null;
+  emaRates: number[];
+  scheduleSampler: ScheduleSamplerName;
+  resampler: Required<LossSecondMomentOptions>;
+  seed: number;
+}
+
+/** Validates and completes the hyperparameters. @internal */
+export function resolveHyperparameters(fn: string, options: TrainerHyperparameters): ResolvedHyperparameters {
+  const positiveInteger = (name: string, value: unknown, min: number): number => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, `options.${name}`, `must be an integer >= ${min}, got ${describeValue(value)}`);
+    }
+    return value;
+  };
+  const nonNegative = (name: string, value: unknown): number => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, `options.${name}`, `must be a finite number >= 0, got ${describeValue(value)}`);
+    }
+    return value;
+  };
+  const batchSize = positiveInteger('batchSize', options.batchSize, 1);
+  const microbatch = positiveInteger('microbatch', options.microbatch ?? batchSize, 1);
+  if (microbatch > batchSize) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.microbatch', `must be at most batchSize (${batchSize}), got ${microbatch}`);
+  }
+  const lr = nonNegative('lr', options.lr ?? 1e-4);
+  const gradClipNorm = options.gradClipNorm ?? null;
+  if (gradClipNorm !== null && !(typeof gradClipNorm === 'number' && gradClipNorm > 0 && Number.isFinite(gradClipNorm))) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.gradClipNorm', `must be a positive number (or null for none), got ${describeValue(gradClipNorm)}`);
+  }
+  const emaRates = options.emaRates ?? [0.9999];
+  if (!Array.isArray(emaRates) || !emaRates.every((r) => typeof r === 'number' && r >= 0 && r < 1) || new Set(emaRates).size !== emaRates.length) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.emaRates', `must be an array of distinct numbers in [0, 1), got ${describeValue(emaRates)}`);
+  }
+  const scheduleSampler = options.scheduleSampler ?? 'uniform';
+  if (!SCHEDULE_SAMPLERS.includes(scheduleSampler)) {
+    throw new DifflibError('UNKNOWN_OPTION', fn, 'options.scheduleSampler', `must be one of ${SCHEDULE_SAMPLERS.map((s) => `"${s}"`).join(', ')}, got ${describeValue(scheduleSampler)}`);
+  }
+  const resampler = options.resampler ?? {};
+  if (resampler === null || typeof resampler !== 'object') {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.resampler', `must be an options object, got ${describeValue(resampler)}`);
+  }
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.seed', `must be an integer in [0, 2^32), got ${describeValue(seed)}`);
+  }
+  return {
+    batchSize,
+    microbatch,
+    lr,
+    weightDecay: nonNegative('weightDecay', options.weightDecay ?? 0),
+    warmupSteps: positiveInteger('warmupSteps', options.warmupSteps ?? 0, 0),
+    lrAnnealSteps: positiveInteger('lrAnnealSteps', options.lrAnnealSteps ?? 0, 0),
+    gradClipNorm,
+    emaRates: [...emaRates],
+    scheduleSampler,
+    resampler: { historyPerTerm: resampler.historyPerTerm ?? 10, uniformProb: resampler.uniformProb ?? 0.001 },
+    seed,
+  };
+}
+
+/** Checks the parts of the options that are objects, not numbers. @internal */
+export function checkTrainerParts(fn: string, options: TrainerOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options', `must be an options object, got ${describeValue(options)}`);
+  }
+  if (!(options.diffusion instanceof GaussianDiffusion)) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.diffusion', `must be a GaussianDiffusion, got ${describeValue(options.diffusion)}`);
+  }
+  if (options.onStep !== undefined && typeof options.onStep !== 'function') {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.onStep', `must be a function, got ${describeValue(options.onStep)}`);
+  }
+}

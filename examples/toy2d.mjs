@@ -21,7 +21,14 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers'; // also registers the gradients of tfjs-core ops
 import { PNG } from 'pngjs';
-import { GaussianDiffusion, namedBetaSchedule, registerWasmTrainingKernels, timestepEmbedding, UniformSampler } from 'difflib';
+import {
+  eightGaussians,
+  GaussianDiffusion,
+  namedBetaSchedule,
+  registerWasmTrainingKernels,
+  timestepEmbedding,
+  UniformSampler,
+} from 'difflib';
 
 // ---------------------------------------------------------------- options
 const { values: opts } = parseArgs({
@@ -76,39 +83,16 @@ await tf.ready();
 if (opts.backend === 'wasm') registerWasmTrainingKernels();
 
 // ---------------------------------------------------------------- data
-/** mulberry32: a small seeded uniform generator on [0, 1). */
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+// difflib's eightGaussians: 8 modes of std 0.05 on a circle of radius 0.8, so the data
+// lies in about [-0.95, 0.95]². Each training step draws a fresh seeded batch.
 const MODES = 8;
-const RADIUS = 0.8; // modes on a circle of radius 0.8: the data lies in about [-0.95, 0.95]²
+const RADIUS = 0.8;
 const MODE_STD = 0.05;
 const CENTERS = Array.from({ length: MODES }, (_, k) => [
   RADIUS * Math.cos((2 * Math.PI * k) / MODES),
   RADIUS * Math.sin((2 * Math.PI * k) / MODES),
 ]);
-
-/** n points of the 8-Gaussian mixture, as a flat Float32Array [n·2]. */
-function sampleData(n, random) {
-  const out = new Float32Array(2 * n);
-  for (let i = 0; i < n; i++) {
-    const [cx, cy] = CENTERS[Math.floor(random() * MODES)];
-    // Box–Muller
-    const r = Math.sqrt(-2 * Math.log(1 - random()));
-    const a = 2 * Math.PI * random();
-    out[2 * i] = cx + MODE_STD * r * Math.cos(a);
-    out[2 * i + 1] = cy + MODE_STD * r * Math.sin(a);
-  }
-  return out;
-}
+const sampleData = (n, seed) => eightGaussians(n, { seed, std: MODE_STD, radius: RADIUS }).data;
 
 // ---------------------------------------------------------------- model
 // ε-prediction MLP: [x_t, emb(t)] -> 3 × (dense + swish) -> 4 outputs (ε_x, ε_y, v_x, v_y).
@@ -147,12 +131,11 @@ console.log(
 );
 const optimizer = tf.train.adam(LR);
 const sampler = new UniformSampler(T);
-const dataRandom = rng(SEED * 7919 + 1);
 const t0 = performance.now();
 let window = { loss: 0, mse: 0, vb: 0, n: 0 };
 let lastLoss = NaN;
 for (let step = 1; step <= STEPS; step++) {
-  const x0 = tf.tensor2d(sampleData(BATCH, dataRandom), [BATCH, 2]);
+  const x0 = tf.tensor2d(sampleData(BATCH, SEED * 7919 + step), [BATCH, 2]);
   const { indices, weights, timesteps } = sampler.sample(BATCH, { seed: SEED * 1_000_003 + step });
   timesteps.dispose(); // the host copy (indices) is what trainingLosses gets
   // Cosine-decay the learning rate over the last 2/3 of training.
@@ -183,32 +166,26 @@ const trainSeconds = (performance.now() - t0) / 1000;
 
 // ---------------------------------------------------------------- sampling
 /**
- * Ancestral sampling x_T ~ N(0, I) -> x_0 with p_θ(x_{t−1} | x_t). `diff` may be a
- * respaced GaussianDiffusion over fewer steps; it calls the model with original timesteps.
- * Returns x_0 [n, 2] (the caller disposes it) and snapshots of x_t on the host.
+ * Ancestral sampling x_T ~ N(0, I) -> x_0 with difflib's progressive loop. `diff` may be
+ * a respaced GaussianDiffusion over fewer steps; it calls the model with original
+ * timesteps. Returns x_0 [n, 2] on the host and snapshots of x_t at the steps asked for.
  */
-function sampleLoop(diff, n, seed, snapshotAt = []) {
-  let x = tf.randomNormal([n, 2], 0, 1, 'float32', seed);
+async function sampleLoop(diff, n, seed, snapshotAt = []) {
   const snapshots = [];
-  for (let t = diff.numTimesteps - 1; t >= 0; t--) {
-    if (snapshotAt.includes(t)) snapshots.push({ t: diff.timestepMap[t], points: x.dataSync().slice() });
-    const { sample, predXStart } = diff.pSample(model, x, t, {
-      clipDenoised: false,
-      seed: seed + 1 + t,
-    });
-    predXStart.dispose();
-    x.dispose();
-    x = sample;
+  let points = null;
+  for await (const { t, sample } of diff.pSampleLoopProgressive(model, [n, 2], { seed, clipDenoised: false })) {
+    // Readbacks only where we asked for a picture; the loop itself reads nothing back.
+    if (snapshotAt.includes(t)) snapshots.push({ t: diff.timestepMap[t], points: sample.dataSync().slice() });
+    if (t === 0) points = sample.dataSync().slice();
   }
-  return { x, snapshots };
+  return { points, snapshots };
 }
 
 const tensorsBefore = tf.memory().numTensors;
 const s0 = performance.now();
 const snapAt = [T - 1, Math.round(0.4 * T), Math.round(0.2 * T), Math.round(0.1 * T)];
-const full = sampleLoop(diffusion, SAMPLES, SEED * 1_000_003 + 500_000, snapAt);
-const samples = full.x.dataSync().slice();
-full.x.dispose();
+const full = await sampleLoop(diffusion, SAMPLES, SEED * 1_000_003 + 500_000, snapAt);
+const samples = full.points;
 const sampleSeconds = (performance.now() - s0) / 1000;
 const tensorsAfter = tf.memory().numTensors;
 console.log(
@@ -221,9 +198,8 @@ let respaced = null;
 if (!opts['no-respaced']) {
   const half = Math.max(2, Math.floor(T / 2));
   const short = diffusion.respace(String(half));
-  const r = sampleLoop(short, SAMPLES, SEED * 1_000_003 + 700_000);
-  respaced = { steps: short.numTimesteps, points: r.x.dataSync().slice() };
-  r.x.dispose();
+  const r = await sampleLoop(short, SAMPLES, SEED * 1_000_003 + 700_000);
+  respaced = { steps: short.numTimesteps, points: r.points };
 }
 const tensorsEnd = tf.memory().numTensors;
 
@@ -275,7 +251,7 @@ function stats(points) {
     modeShares: counts.map((c) => round(c / Math.max(near, 1))), // 0.125 each for the data
   };
 }
-const dataPoints = sampleData(SAMPLES, rng(SEED * 7919 + 2));
+const dataPoints = sampleData(SAMPLES, SEED * 7919 + 2);
 const result = {
   backend: tf.getBackend(),
   steps: STEPS,

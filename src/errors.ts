@@ -1,19 +1,21 @@
 /**
- * Why a call was refused. Every code is raised before any tensor is made, so a
- * failed call leaks nothing.
+ * Why a call was refused. Every code but `NON_FINITE` is raised before any tensor
+ * is made; every code leaves nothing leaked.
  *
  * - `INVALID_ARGUMENT`: a value has the wrong type, is not finite, or is outside its domain.
  * - `SHAPE_MISMATCH`: tensors that must agree in shape (or batch size) do not.
  * - `OUT_OF_RANGE`: an index (a timestep, usually) falls outside the table it indexes.
  * - `UNKNOWN_OPTION`: a string enum (schedule name, mean type, ...) is not one we know.
  * - `UNSATISFIABLE`: a request that is well-formed but cannot be met, e.g. `"ddim7"` over 10 steps.
+ * - `NON_FINITE`: a value computed at run time (a training loss, a gradient norm) is NaN or infinite.
  */
 export type DifflibErrorCode =
   | 'INVALID_ARGUMENT'
   | 'SHAPE_MISMATCH'
   | 'OUT_OF_RANGE'
   | 'UNKNOWN_OPTION'
-  | 'UNSATISFIABLE';
+  | 'UNSATISFIABLE'
+  | 'NON_FINITE';
 
 /**
  * The error every difflib function throws for bad input. The message names the

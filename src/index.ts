@@ -14,3 +14,4 @@ export * from './nn';
 export * from './samplers';
 export * from './schedules';
 export * from './score';
+export * from './train';

@@ -1,4 +1,4 @@
-export { LossSecondMomentResampler, type LossSecondMomentOptions } from './loss-second-moment-resampler';
+export { LossSecondMomentResampler, type LossHistoryState, type LossSecondMomentOptions } from './loss-second-moment-resampler';
 export { ScheduleSampler, type TimestepSample, type TimestepSampleOptions } from './schedule-sampler';
 export { UniformSampler } from './uniform-sampler';
 export type { DdimSampleLoopOptions, SampleLoopOptions, SampleLoopStep } from './sample-loop';

@@ -1,6 +1,14 @@
 import { DifflibError, describeValue } from '../errors';
 import { ScheduleSampler } from './schedule-sampler';
 
+/** The loss history of a {@link LossSecondMomentResampler}, as plain numbers (for checkpoints). */
+export interface LossHistoryState {
+  /** [T × historyPerTerm] most recent losses per timestep, oldest first, row-major. */
+  lossHistory: number[];
+  /** How many losses (0 … historyPerTerm) each timestep holds. */
+  lossCounts: number[];
+}
+
 /** Options of {@link LossSecondMomentResampler}. */
 export interface LossSecondMomentOptions {
   /** How many recent losses each timestep remembers. Default 10. */
@@ -109,5 +117,39 @@ export class LossSecondMomentResampler extends ScheduleSampler {
         this.lossCounts[t]! += 1;
       }
     }
+  }
+
+  /** A copy of the loss history, to store in a checkpoint. */
+  state(): LossHistoryState {
+    return { lossHistory: Array.from(this.lossHistory), lossCounts: Array.from(this.lossCounts) };
+  }
+
+  /**
+   * Replaces the loss history with one from `state()` (of a sampler with the same
+   * T and historyPerTerm). Checked whole before anything changes.
+   */
+  loadState(state: LossHistoryState): void {
+    const fn = 'LossSecondMomentResampler.loadState';
+    const T = this.numTimesteps;
+    const H = this.historyPerTerm;
+    const ok =
+      state !== null &&
+      typeof state === 'object' &&
+      Array.isArray(state.lossHistory) &&
+      Array.isArray(state.lossCounts) &&
+      state.lossHistory.length === T * H &&
+      state.lossCounts.length === T &&
+      state.lossHistory.every((v) => typeof v === 'number' && Number.isFinite(v)) &&
+      state.lossCounts.every((c) => Number.isInteger(c) && c >= 0 && c <= H);
+    if (!ok) {
+      throw new DifflibError(
+        'INVALID_ARGUMENT',
+        fn,
+        'state',
+        `must hold ${T}×${H} finite losses and ${T} counts in [0, ${H}], got ${describeValue(state)}`,
+      );
+    }
+    this.lossHistory.set(state.lossHistory);
+    this.lossCounts.set(state.lossCounts);
   }
 }

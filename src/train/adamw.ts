@@ -56,7 +56,7 @@ export interface AdamWState {
 export class AdamW {
   /** The variables updated, in a fixed order (the order of the state). */
   readonly variables: readonly tf.Variable[];
-  /** η used when {@link applyGradients} is given none. */
+  /** η used when {@link AdamW.applyGradients} is given none. */
   readonly learningRate: number;
   /** β₁. */
   readonly beta1: number;
@@ -89,8 +89,9 @@ export class AdamW {
     this.weightDecay = checkHyperparameter(fn, 'weightDecay', options.weightDecay ?? 0, 0, Infinity);
     this.variables = [...variables];
     this.indexByName = new Map(variables.map((v, i) => [v.name, i]));
-    this.firstMoments = variables.map((v) => tf.variable(tf.zerosLike(v), false));
-    this.secondMoments = variables.map((v) => tf.variable(tf.zerosLike(v), false));
+    const zeros = (v: tf.Variable) => tf.tidy(() => tf.variable(tf.zerosLike(v), false));
+    this.firstMoments = variables.map(zeros);
+    this.secondMoments = variables.map(zeros);
   }
 
   /** Number of updates applied so far. */
@@ -103,7 +104,7 @@ export class AdamW {
    *
    * @param gradients - dL/dθ keyed by variable name (what `tf.variableGrads` returns),
    *   each shaped like its variable. The caller keeps ownership.
-   * @param learningRate - η for this step (a schedule's value); defaults to {@link learningRate}.
+   * @param learningRate - η for this step (a schedule's value); defaults to {@link AdamW.learningRate}.
    */
   applyGradients(gradients: Record<string, tf.Tensor> | ReadonlyMap<string, tf.Tensor>, learningRate: number = this.learningRate): void {
     const fn = 'AdamW.applyGradients';

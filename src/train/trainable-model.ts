@@ -29,8 +29,11 @@ export interface ResolvedModel {
 }
 
 /**
- * A U-Net's trainable weights, named by their layer path (`input_blocks.1.0.in_layers.0/gamma`),
- * which, unlike the tfjs variable names, is the same in every instance. @internal
+ * The forward function, variables and checkpoint names of a model. A U-Net's weights
+ * are named by their layer path (`input_blocks.1.0.in_layers.0/gamma`), which, unlike
+ * tfjs' variable names (`…/gamma_1` in a second instance), is the same in every
+ * instance built from the same configuration.
+ * @internal
  */
 export function resolveTrainableModel(fn: string, arg: string, model: unknown): ResolvedModel {
   if (model instanceof UNet) {

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
 import { DifflibError, describeValue } from '../errors';
-import type { LossSecondMomentResampler } from '../samplers/loss-second-moment-resampler';
 import type { AdamW } from './adamw';
 import type { Checkpoint, CheckpointTensor } from './checkpoint-store';
 import type { EMA } from './ema';
-import { fitsResampler, readResamplerHistory, writeResamplerHistory, type ResamplerHistory } from './resampler-state';
+import { LossSecondMomentResampler, type LossHistoryState } from '../samplers/loss-second-moment-resampler';
 import type { ResolvedHyperparameters, TrainerHyperparameters } from './trainer-options';
 
 const FORMAT = 'difflib-trainer';
@@ -44,7 +43,7 @@ interface TrainerState {
   diffusion: DiffusionFingerprint;
   parameters: Array<{ name: string; shape: number[] }>;
   optimizerStep: number;
-  resampler: ResamplerHistory | null;
+  resampler: LossHistoryState | null;
 }
 
 function fingerprint(diffusion: GaussianDiffusion): DiffusionFingerprint {
@@ -86,7 +85,7 @@ export async function captureCheckpoint(parts: TrainerParts): Promise<Checkpoint
     diffusion: fingerprint(parts.diffusion),
     parameters: parts.names.map((name, i) => ({ name, shape: [...parts.variables[i]!.shape] })),
     optimizerStep: parts.optimizer.step,
-    resampler: parts.resampler ? readResamplerHistory(parts.resampler) : null,
+    resampler: parts.resampler ? parts.resampler.state() : null,
   };
   return { tensors, state: state as unknown as Record<string, unknown> };
 }
@@ -173,6 +172,20 @@ export function restoreCheckpoint(fn: string, parts: TrainerParts, checkpoint: C
       secondMoments: parts.names.map((name) => load(momentKey('v', name))),
     });
   });
-  if (parts.resampler) writeResamplerHistory(parts.resampler, state.resampler!);
+  if (parts.resampler) parts.resampler.loadState(state.resampler!);
   return state.step;
+}
+
+/** Whether a stored loss history fits the sampler (checked on a scratch copy, so nothing changes). */
+function fitsResampler(sampler: LossSecondMomentResampler, history: LossHistoryState): boolean {
+  const scratch = new LossSecondMomentResampler(sampler.numTimesteps, {
+    historyPerTerm: sampler.historyPerTerm,
+    uniformProb: sampler.uniformProb,
+  });
+  try {
+    scratch.loadState(history);
+    return true;
+  } catch {
+    return false;
+  }
 }

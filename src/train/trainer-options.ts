@@ -57,20 +57,13 @@ export interface TrainerOptions extends TrainerHyperparameters {
   onStep?: (log: StepLog) => void;
 }
 
-/** Hyperparameters with every default filled in. */
-export interface ResolvedHyperparameters {
-  batchSize: number;
-  microbatch: number;
-  lr: number;
-  weightDecay: number;
-  warmupSteps: number;
-  lrAnnealSteps: number;
+/** Hyperparameters with every default filled in (what a checkpoint records). */
+export type ResolvedHyperparameters = Required<Omit<TrainerHyperparameters, 'gradClipNorm' | 'resampler'>> & {
+  /** The clipping norm, or null for none. */
   gradClipNorm: number | null;
-  emaRates: number[];
-  scheduleSampler: ScheduleSamplerName;
+  /** Options of the `'loss-second-moment'` sampler, defaults filled in. */
   resampler: Required<LossSecondMomentOptions>;
-  seed: number;
-}
+};
 
 /** Validates and completes the hyperparameters. @internal */
 export function resolveHyperparameters(fn: string, options: TrainerHyperparameters): ResolvedHyperparameters {

@@ -349,7 +349,7 @@ export class Trainer {
     if (bad < 0 && Number.isFinite(gradNorm)) return;
     const what = bad >= 0 ? `loss ${loss[bad]} at example ${bad} (t = ${timesteps[bad]})` : `gradient norm ${gradNorm}`;
     throw new DifflibError(
-      'INVALID_ARGUMENT',
+      'NON_FINITE',
       fn,
       'x0',
       `gave a non-finite ${what} at step ${step}: the batch holds NaN/Infinity or training diverged. Nothing was updated (weights, optimizer, EMA, sampler and step are unchanged)`,

@@ -132,3 +132,16 @@ describe('sampling loops', () => {
     expectDifflibError(() => base.ddimSampleLoopProgressive(tanhModel, [2, 4, 4, 1], { eta: -1 }), 'ddimSampleLoopProgressive', 'options.eta');
   });
 });
+
+describe('LossSecondMomentResampler state', () => {
+  it('round-trips its loss history and refuses a history of another size', async () => {
+    const { LossSecondMomentResampler } = await import('../../src/index');
+    const a = new LossSecondMomentResampler(3, { historyPerTerm: 2 });
+    a.updateWithAllLosses([0, 0, 1, 1, 2, 2, 0], [1, 2, 3, 4, 5, 6, 7]);
+    const b = new LossSecondMomentResampler(3, { historyPerTerm: 2 });
+    b.loadState(a.state());
+    expect(Array.from(b.weights())).toEqual(Array.from(a.weights()));
+    expect(b.state()).toEqual({ lossHistory: [2, 7, 3, 4, 5, 6], lossCounts: [2, 2, 2] });
+    expectDifflibError(() => b.loadState({ lossHistory: [1], lossCounts: [1, 1, 1] }), 'LossSecondMomentResampler.loadState', 'state');
+  });
+});

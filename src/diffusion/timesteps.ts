@@ -25,33 +25,34 @@ export class BatchTimesteps {
 
   /**
    * @param fn - calling function, for messages.
-   * @param t - the timesteps.
+   * @param t - the timesteps (or any per-example index into a table).
    * @param numTimesteps - T: valid steps are 0 … T−1.
    * @param batchSize - B of the data tensor the timesteps go with.
    * @param dataArg - name of that data argument, for messages.
+   * @param arg - name of the timesteps argument, for messages.
    */
-  static resolve(fn: string, t: unknown, numTimesteps: number, batchSize: number, dataArg: string): BatchTimesteps {
+  static resolve(fn: string, t: unknown, numTimesteps: number, batchSize: number, dataArg: string, arg = 't'): BatchTimesteps {
     if (t instanceof tf.Tensor) {
-      if (t.isDisposed) throw new DifflibError('INVALID_ARGUMENT', fn, 't', 'is a disposed tensor');
+      if (t.isDisposed) throw new DifflibError('INVALID_ARGUMENT', fn, arg, 'is a disposed tensor');
       if (t.rank !== 1) {
-        throw new DifflibError('SHAPE_MISMATCH', fn, 't', `must be a Tensor1D (one timestep per batch element), got rank ${t.rank}`);
+        throw new DifflibError('SHAPE_MISMATCH', fn, arg, `must be a Tensor1D (one per batch element), got rank ${t.rank}`);
       }
       if (t.dtype !== 'int32') {
-        throw new DifflibError('INVALID_ARGUMENT', fn, 't', `must hold integer timesteps (dtype int32), got dtype ${t.dtype}`);
+        throw new DifflibError('INVALID_ARGUMENT', fn, arg, `must hold integers (dtype int32), got dtype ${t.dtype}`);
       }
-      checkLength(fn, t.shape[0], batchSize, dataArg);
+      checkLength(fn, arg, t.shape[0], batchSize, dataArg);
       return new BatchTimesteps(batchSize, null, t as tf.Tensor1D);
     }
     if (typeof t === 'number') {
-      checkStep(fn, t, numTimesteps, '');
+      checkStep(fn, arg, t, numTimesteps, '');
       return BatchTimesteps.constant(t, batchSize);
     }
     if (!isArrayLike(t)) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 't', `must be an integer, an array of integers or an int32 Tensor1D, got ${describeValue(t)}`);
+      throw new DifflibError('INVALID_ARGUMENT', fn, arg, `must be an integer, an array of integers or an int32 Tensor1D, got ${describeValue(t)}`);
     }
-    checkLength(fn, t.length, batchSize, dataArg);
+    checkLength(fn, arg, t.length, batchSize, dataArg);
     const host = new Int32Array(t.length);
-    for (let b = 0; b < t.length; b++) host[b] = checkStep(fn, t[b], numTimesteps, ` at index ${b}`);
+    for (let b = 0; b < t.length; b++) host[b] = checkStep(fn, arg, t[b], numTimesteps, ` at index ${b}`);
     return new BatchTimesteps(batchSize, host, null);
   }
 
@@ -87,19 +88,19 @@ export class BatchTimesteps {
   }
 }
 
-function checkStep(fn: string, v: unknown, numTimesteps: number, where: string): number {
+function checkStep(fn: string, arg: string, v: unknown, numTimesteps: number, where: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v)) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 't', `must hold integers, got ${describeValue(v)}${where}`);
+    throw new DifflibError('INVALID_ARGUMENT', fn, arg, `must hold integers, got ${describeValue(v)}${where}`);
   }
   if (v < 0 || v >= numTimesteps) {
-    throw new DifflibError('OUT_OF_RANGE', fn, 't', `must lie in [0, ${numTimesteps - 1}], got ${v}${where}`);
+    throw new DifflibError('OUT_OF_RANGE', fn, arg, `must lie in [0, ${numTimesteps - 1}], got ${v}${where}`);
   }
   return v;
 }
 
-function checkLength(fn: string, length: number, batchSize: number, dataArg: string): void {
+function checkLength(fn: string, arg: string, length: number, batchSize: number, dataArg: string): void {
   if (length !== batchSize) {
-    throw new DifflibError('SHAPE_MISMATCH', fn, 't', `has ${length} entries but ${dataArg} has batch ${batchSize}`);
+    throw new DifflibError('SHAPE_MISMATCH', fn, arg, `has ${length} entries but ${dataArg} has batch ${batchSize}`);
   }
 }
 

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { BatchTimesteps } from '../diffusion/timesteps';
 import { DifflibError, describeValue } from '../errors';
 
 /**
@@ -42,7 +43,7 @@ export function checkSigmas(fn: string, sigmas: unknown, { decreasing }: { decre
 
 /**
  * Validates sigma indices against a table of `numLevels` levels and a batch of
- * `batchSize`; plain integers come back as an Int32Array, a tensor as itself.
+ * `batchSize` (the same rules as timesteps).
  * @internal
  */
 export function checkSigmaIndices(
@@ -51,33 +52,8 @@ export function checkSigmaIndices(
   numLevels: number,
   batchSize: number,
   dataArg: string,
-): Int32Array | tf.Tensor1D {
-  const arg = 'sigmaIndices';
-  if (indices instanceof tf.Tensor) {
-    if (indices.isDisposed) throw new DifflibError('INVALID_ARGUMENT', fn, arg, 'is a disposed tensor');
-    if (indices.rank !== 1) {
-      throw new DifflibError('SHAPE_MISMATCH', fn, arg, `must be a Tensor1D (one level per batch element), got rank ${indices.rank}`);
-    }
-    if (indices.dtype !== 'int32') {
-      throw new DifflibError('INVALID_ARGUMENT', fn, arg, `must hold integer levels (dtype int32), got dtype ${indices.dtype}`);
-    }
-    checkLength(fn, indices.shape[0], batchSize, dataArg);
-    return indices as tf.Tensor1D;
-  }
-  if (typeof indices === 'number') {
-    return new Int32Array(batchSize).fill(checkIndex(fn, indices, numLevels, ''));
-  }
-  if (!Array.isArray(indices) && !(ArrayBuffer.isView(indices) && !(indices instanceof DataView))) {
-    throw new DifflibError(
-      'INVALID_ARGUMENT',
-      fn,
-      arg,
-      `must be an integer, an array of integers or an int32 Tensor1D, got ${describeValue(indices)}`,
-    );
-  }
-  const list = indices as ArrayLike<unknown>;
-  checkLength(fn, list.length, batchSize, dataArg);
-  return Int32Array.from({ length: list.length }, (_, b) => checkIndex(fn, list[b], numLevels, ` at index ${b}`));
+): BatchTimesteps {
+  return BatchTimesteps.resolve(fn, indices, numLevels, batchSize, dataArg, 'sigmaIndices');
 }
 
 /**
@@ -85,25 +61,6 @@ export function checkSigmaIndices(
  * table meets float32.
  * @internal
  */
-export function gatherSigmas(indices: Int32Array | tf.Tensor1D, table: Float64Array): tf.Tensor1D {
-  if (indices instanceof tf.Tensor) {
-    return tf.tidy(() => tf.gather(tf.tensor1d(Float32Array.from(table), 'float32'), indices));
-  }
-  return tf.tensor1d(Float32Array.from(indices, (i) => table[i]!), 'float32');
-}
-
-function checkIndex(fn: string, v: unknown, numLevels: number, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'sigmaIndices', `must hold integers, got ${describeValue(v)}${where}`);
-  }
-  if (v < 0 || v >= numLevels) {
-    throw new DifflibError('OUT_OF_RANGE', fn, 'sigmaIndices', `must lie in [0, ${numLevels - 1}], got ${v}${where}`);
-  }
-  return v;
-}
-
-function checkLength(fn: string, length: number, batchSize: number, dataArg: string): void {
-  if (length !== batchSize) {
-    throw new DifflibError('SHAPE_MISMATCH', fn, 'sigmaIndices', `has ${length} entries but ${dataArg} has batch ${batchSize}`);
-  }
+export function gatherSigmas(indices: BatchTimesteps, table: Float64Array): tf.Tensor1D {
+  return indices.gather(table, 1) as tf.Tensor1D;
 }

@@ -22,6 +22,7 @@ import {
   type TrainerHyperparameters,
   type TrainerOptions,
 } from './trainer-options';
+import { standardNormal } from '../random-normal';
 
 /** The second argument of {@link Trainer.step}. */
 export interface TrainerStepOptions {
@@ -167,7 +168,7 @@ export class Trainer {
     let gradients: Record<string, tf.Tensor> = {};
     try {
       const { timesteps, weights, indices } = this.sampler.sample(B, { seed: stepSeed(h.seed, step, 'timesteps') });
-      const noise = tf.randomNormal(x0.shape, 0, 1, 'float32', stepSeed(h.seed, step, 'noise'));
+      const noise = standardNormal(x0.shape, stepSeed(h.seed, step, 'noise'));
       owned.push(timesteps, weights, noise);
       const terms: { loss: tf.Tensor[]; mse: tf.Tensor[]; vb: tf.Tensor[] } = { loss: [], mse: [], vb: [] };
       for (let start = 0; start < B; start += h.microbatch) {

@@ -116,7 +116,8 @@ console.log(
 
 // ---------------------------------------------------------------- training
 const t0 = performance.now();
-const batches = train.batches(BATCH, { seed: SEED + trainer.stepCount, epochs: Infinity });
+// Whole batches only: the Trainer trains on exactly batchSize examples per step.
+const batches = train.batches(BATCH, { seed: SEED + trainer.stepCount, epochs: Infinity, dropRemainder: true });
 let lastLoss = NaN;
 while (trainer.stepCount < STEPS) {
   const { x, labels } = batches.next().value;

@@ -103,6 +103,7 @@ const hyper = {
   warmupSteps: 100,
   gradClipNorm: 1,
   emaRates: [0.999],
+  emaWarmup: true, // a short run: the plain 0.999 average would still be half the initial weights
   seed: SEED,
   onStep,
 };

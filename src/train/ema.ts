@@ -11,6 +11,11 @@ import { checkTensorsLike, checkVariables } from './checks';
  * It starts as a copy of the weights. Diffusion models are sampled from the average
  * (rate 0.9999 in Improved DDPM), which is much smoother than the last iterate.
  *
+ * With `warmup` the k-th update (k = 0, 1, …) uses min(rate, (1 + k)/(10 + k)) instead
+ * of `rate`, as diffusers' `EMAModel` does. improved-diffusion has no warmup, which is
+ * right for its 500k-step runs; on a short run the plain average is still mostly the
+ * random initialisation (0.999^700 ≈ 0.5) and samples from it are noise.
+ *
  * Two ways to use the averaged weights:
  * - {@link withWeights} swaps them into the live variables for the duration of a call
  *   (sync or async) and swaps back, even on error. No second model is needed and the
@@ -36,19 +41,29 @@ export class EMA {
   readonly variables: readonly tf.Variable[];
   /** θ_ema, in the order of {@link variables}. Owned by this object: read them, do not dispose or assign them. */
   readonly averages: readonly tf.Variable[];
+  /** Whether early updates use the smaller warmup decay (see the class doc). */
+  readonly warmup: boolean;
+  /** How many updates have been applied (restored from checkpoints by a {@link Trainer}). */
+  updates = 0;
   private swapped = false;
 
   /**
    * @param variables - the live float32 weights to average.
    * @param rate - e.g. 0.9999.
+   * @param options - `warmup`: decay min(rate, (1 + k)/(10 + k)) at update k. Default false.
    */
-  constructor(variables: readonly tf.Variable[], rate: number) {
+  constructor(variables: readonly tf.Variable[], rate: number, options: { warmup?: boolean } = {}) {
     const fn = 'EMA';
     checkVariables(fn, 'variables', variables);
     if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) {
       throw new DifflibError('INVALID_ARGUMENT', fn, 'rate', `must be a number in [0, 1), got ${describeValue(rate)}`);
     }
+    const warmup = options?.warmup ?? false;
+    if (typeof warmup !== 'boolean') {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.warmup', `must be a boolean, got ${describeValue(warmup)}`);
+    }
     this.rate = rate;
+    this.warmup = warmup;
     this.variables = [...variables];
     this.averages = variables.map((v) => tf.variable(v, false));
   }
@@ -58,16 +73,23 @@ export class EMA {
     return this.swapped;
   }
 
-  /** θ_ema ← rate·θ_ema + (1 − rate)·θ, for every variable (no readback). */
+  /** The decay the next {@link update} uses: `rate`, or min(rate, (1 + k)/(10 + k)) with warmup. */
+  get decay(): number {
+    return this.warmup ? Math.min(this.rate, (1 + this.updates) / (10 + this.updates)) : this.rate;
+  }
+
+  /** θ_ema ← d·θ_ema + (1 − d)·θ with d = {@link decay}, for every variable (no readback). */
   update(): void {
     if (this.swapped) {
       throw new DifflibError('UNSATISFIABLE', 'EMA.update', 'this', 'cannot update while the average is swapped in by withWeights');
     }
+    const d = this.decay;
     tf.tidy(() => {
       this.averages.forEach((average, i) => {
-        average.assign(tf.add(tf.mul(average, this.rate), tf.mul(this.variables[i]!, 1 - this.rate)));
+        average.assign(tf.add(tf.mul(average, d), tf.mul(this.variables[i]!, 1 - d)));
       });
     });
+    this.updates += 1;
   }
 
   /**

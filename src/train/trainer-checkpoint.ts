@@ -130,6 +130,9 @@ export function restoreCheckpoint(fn: string, parts: TrainerParts, checkpoint: C
   if (JSON.stringify(h?.emaRates) !== JSON.stringify(parts.hyperparameters.emaRates)) {
     throw mismatch('emaRates', parts.hyperparameters.emaRates, h?.emaRates);
   }
+  if ((h?.emaWarmup ?? false) !== parts.hyperparameters.emaWarmup) {
+    throw mismatch('emaWarmup', parts.hyperparameters.emaWarmup, h?.emaWarmup ?? false);
+  }
   if (h?.scheduleSampler !== parts.hyperparameters.scheduleSampler) {
     throw mismatch('scheduleSampler', parts.hyperparameters.scheduleSampler, h?.scheduleSampler);
   }
@@ -165,7 +168,10 @@ export function restoreCheckpoint(fn: string, parts: TrainerParts, checkpoint: C
   };
   tf.tidy(() => {
     parts.names.forEach((name, i) => parts.variables[i]!.assign(load(modelKey(name))));
-    for (const ema of parts.emas) ema.setAverages(parts.names.map((name) => load(emaKey(ema.rate, name))));
+    for (const ema of parts.emas) {
+      ema.setAverages(parts.names.map((name) => load(emaKey(ema.rate, name))));
+      ema.updates = state.step; // one EMA update per step
+    }
     parts.optimizer.setState({
       step: state.optimizerStep,
       firstMoments: parts.names.map((name) => load(momentKey('m', name))),

@@ -35,6 +35,12 @@ export interface TrainerHyperparameters {
   gradClipNorm?: number | null;
   /** Rates of the weight EMAs kept (improved-diffusion's `ema_rate`). Default [0.9999]. */
   emaRates?: number[];
+  /**
+   * Warm the EMAs up: update k uses min(rate, (1 + k)/(10 + k)), as diffusers' `EMAModel`.
+   * Default false (improved-diffusion). Turn it on for runs much shorter than 1/(1 − rate)
+   * steps, whose plain average is still mostly the initial weights.
+   */
+  emaWarmup?: boolean;
   /** How timesteps are drawn. Default `'uniform'`. */
   scheduleSampler?: ScheduleSamplerName;
   /** Options of the `'loss-second-moment'` sampler. */
@@ -93,6 +99,10 @@ export function resolveHyperparameters(fn: string, options: TrainerHyperparamete
   if (!Array.isArray(emaRates) || !emaRates.every((r) => typeof r === 'number' && r >= 0 && r < 1) || new Set(emaRates).size !== emaRates.length) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.emaRates', `must be an array of distinct numbers in [0, 1), got ${describeValue(emaRates)}`);
   }
+  const emaWarmup = options.emaWarmup ?? false;
+  if (typeof emaWarmup !== 'boolean') {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.emaWarmup', `must be a boolean, got ${describeValue(emaWarmup)}`);
+  }
   const scheduleSampler = options.scheduleSampler ?? 'uniform';
   if (!SCHEDULE_SAMPLERS.includes(scheduleSampler)) {
     throw new DifflibError('UNKNOWN_OPTION', fn, 'options.scheduleSampler', `must be one of ${SCHEDULE_SAMPLERS.map((s) => `"${s}"`).join(', ')}, got ${describeValue(scheduleSampler)}`);
@@ -114,6 +124,7 @@ export function resolveHyperparameters(fn: string, options: TrainerHyperparamete
     lrAnnealSteps: positiveInteger('lrAnnealSteps', options.lrAnnealSteps ?? 0, 0),
     gradClipNorm,
     emaRates: [...emaRates],
+    emaWarmup,
     scheduleSampler,
     resampler: { historyPerTerm: resampler.historyPerTerm ?? 10, uniformProb: resampler.uniformProb ?? 0.001 },
     seed,

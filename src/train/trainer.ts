@@ -116,7 +116,7 @@ export class Trainer {
     this.variables = this.model.variables;
     const h = this.hyperparameters;
     this.optimizer = new AdamW(this.variables, { learningRate: h.lr, weightDecay: h.weightDecay });
-    this.emas = h.emaRates.map((rate) => new EMA(this.variables, rate));
+    this.emas = h.emaRates.map((rate) => new EMA(this.variables, rate, { warmup: h.emaWarmup }));
   }
 
   /**

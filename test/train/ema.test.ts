@@ -36,6 +36,29 @@ describe('EMA', () => {
     theta.dispose();
   });
 
+  test('warmup: update k uses min(rate, (1 + k)/(10 + k)), then the plain rate', () => {
+    const theta = tf.variable(tf.tensor1d([0]));
+    const ema = new EMA([theta], 0.5, { warmup: true });
+    // (1 + k)/(10 + k) = 0.1, 0.1818…, 0.25, …, 0.5 at k = 8; above 0.5 afterwards.
+    const decays: number[] = [];
+    let expected = 0;
+    for (let k = 0; k < 12; k++) {
+      decays.push(ema.decay);
+      theta.assign(tf.tensor1d([k + 1]));
+      ema.update();
+      const d = Math.min(0.5, (1 + k) / (10 + k));
+      expected = f(f(expected * f(d)) + f((k + 1) * f(1 - d)));
+      expect(ema.averages[0]!.dataSync()[0]).toBe(expected);
+    }
+    expect(ema.updates).toBe(12);
+    expect(decays.slice(0, 3)).toEqual([1 / 10, 2 / 11, 3 / 12]);
+    expect(decays.slice(8)).toEqual([0.5, 0.5, 0.5, 0.5]);
+    // Without warmup the first update already uses the rate.
+    const plain = new EMA([theta], 0.5);
+    expect(plain.decay).toBe(0.5);
+    tf.dispose([theta, ...ema.averages, ...plain.averages]);
+  });
+
   test('an update reads nothing back and leaks nothing', () => {
     const theta = tf.variable(tf.randomNormal([32, 4], 0, 1, 'float32', 1));
     const ema = new EMA([theta], 0.9999);
@@ -93,6 +116,7 @@ describe('EMA', () => {
     const wrong = tf.variable(tf.zeros([3]));
     expectDifflibError(() => new EMA([theta], 1), 'EMA', 'rate');
     expectDifflibError(() => new EMA([], 0.9), 'EMA', 'variables');
+    expectDifflibError(() => new EMA([theta], 0.9, { warmup: 'yes' as never }), 'EMA', 'options.warmup');
     const ema = new EMA([theta], 0.9);
     expectDifflibError(() => ema.copyTo([wrong]), 'EMA.copyTo', 'target[0]', 'SHAPE_MISMATCH');
     expectDifflibError(() => ema.setAverages([wrong]), 'EMA.setAverages', 'values[0]', 'SHAPE_MISMATCH');

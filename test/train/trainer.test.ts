@@ -266,6 +266,7 @@ describe('Trainer checkpoints', () => {
     scheduleSampler: 'loss-second-moment',
     resampler: { historyPerTerm: 2 },
     emaRates: [0.9, 0.99],
+    emaWarmup: true, // still warming up at the resume (decay 11/20 < 0.9 at step 10)
     weightDecay: 0.01,
     warmupSteps: 3,
     gradClipNorm: 0.05,
@@ -331,6 +332,9 @@ describe('Trainer checkpoints', () => {
     const before = stateBytes(other);
     const e = await expectRejection(() => other.restore(new IOHandlerCheckpointStore(tf.io.fromMemory(artifacts!))), 'Trainer.restore', 'checkpoint', 'SHAPE_MISMATCH');
     expect(e.message).toContain('emaRates');
+    const warm = makeTrainer({ emaRates: [0.9], emaWarmup: true }).trainer;
+    const e1 = await expectRejection(() => warm.restore(new IOHandlerCheckpointStore(tf.io.fromMemory(artifacts!))), 'Trainer.restore', 'checkpoint', 'SHAPE_MISMATCH');
+    expect(e1.message).toContain('emaWarmup');
     const longer = new Trainer({ diffusion: makeDiffusion(16), model: makeOpsModel(), batchSize: 4, emaRates: [0.9] });
     cleanup.push(() => longer.dispose());
     const e2 = await expectRejection(() => longer.restore(new IOHandlerCheckpointStore(tf.io.fromMemory(artifacts!))), 'Trainer.restore', 'checkpoint');
@@ -376,6 +380,7 @@ describe('Trainer bad input', () => {
       [{ microbatch: 5 }, 'options.microbatch'],
       [{ batchSize: 0 }, 'options.batchSize'],
       [{ emaRates: [1] }, 'options.emaRates'],
+      [{ emaWarmup: 1 as never }, 'options.emaWarmup'],
       [{ scheduleSampler: 'importance' as never }, 'options.scheduleSampler'],
       [{ gradClipNorm: 0 }, 'options.gradClipNorm'],
       [{ seed: -1 }, 'options.seed'],

@@ -12,6 +12,7 @@
 //                                 package; browser: Chromium). webgl always runs in Chromium.
 //        --config tiny|small|cifar  --warmup N  --repeats N  --ddim-steps N  --leak-steps N
 //        --profile (per-kernel train-step times)  --out DIR (default bench/results)
+//        --strict   exit 1 when any backend asked for is skipped (CI's smoke run)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +33,7 @@ const { values: opts } = parseArgs({
     'ddim-steps': { type: 'string', default: '50' },
     'leak-steps': { type: 'string', default: '100' },
     profile: { type: 'boolean', default: false },
+    strict: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(root, 'bench', 'results') },
   },
 });
@@ -101,7 +103,7 @@ if (opts.profile) {
     }
   }
 }
-if (!runs.some((r) => r.result)) process.exit(1);
+if (!runs.some((r) => r.result) || (opts.strict && runs.some((r) => r.skipped))) process.exit(1);
 
 /** Starts `backend` in this process and measures on it. */
 async function measureInNode(backend, log) {

@@ -1,13 +1,14 @@
 // Runs examples/toy2d.mjs the way a user would (a child `node` process that imports the
 // built package by its own name, 'difflib') at smoke size, and checks what it produces.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NoiseSchedule } from '../src/index';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -176,4 +177,200 @@ describe('examples/digits.mjs', () => {
     // 4 digits in a 2×2 grid of 16·4 px cells with a 1 px border.
     for (const file of resumed.result.pngs) expectPng(file, 2 * 66, 2 * 66);
   }, 240_000);
+});
+
+/** Runs examples/<name> with `args` (from the repo root, as a user would); returns stdout and its `RESULT {json}`. */
+async function runExample<R>(name: string, args: string[], timeout = 120_000): Promise<{ stdout: string; result: R }> {
+  const { stdout } = await run(process.execPath, [path.join(root, 'examples', name), ...args], {
+    cwd: root,
+    maxBuffer: 16 * 1024 * 1024,
+    timeout,
+  });
+  const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  expect(line, `no RESULT line in the output:\n${stdout}`).toBeDefined();
+  return { stdout, result: JSON.parse(line!.slice('RESULT '.length)) as R };
+}
+
+describe('examples/getting-started.mjs', () => {
+  it('trains its tiny model and samples a ring like the data (radius 0.8), not N(0, I)', async () => {
+    const { stdout, result } = await runExample<{ steps: number; meanRadius: number; onRing: number }>('getting-started.mjs', ['400']);
+    expect(stdout).toMatch(/step 400: loss \d/);
+    expect(result.steps).toBe(400);
+    // N(0, I) has mean radius 1.25 and 18% of its mass within 0.15 of the ring; 400 steps
+    // give ~0.72 and ~0.37 (the default 2000: ~0.75 and ~0.84).
+    expect(Math.abs(result.meanRadius - 0.8)).toBeLessThan(0.15);
+    expect(result.onRing).toBeGreaterThan(0.3);
+  }, 120_000);
+});
+
+describe('examples/schedule-plot.mjs', () => {
+  interface Curve { name: string; first: number; middle: number; last: number; halfLifeFraction: number }
+  interface PlotResult { timesteps: number; svg: string; box: { left: number; top: number; width: number; height: number }; curves: Curve[] }
+
+  it('writes an SVG whose polylines trace ᾱ_t of the linear and cosine schedules from ᾱ_0 ≈ 1 to ᾱ_{T−1}', async () => {
+    const file = path.join(outDir, 'schedules.svg');
+    const { result } = await runExample<PlotResult>('schedule-plot.mjs', ['--out', file]);
+    expect(result.timesteps).toBe(1000);
+    const svg = readFileSync(file, 'utf8');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    const { left, top, width, height } = result.box;
+    for (const name of ['linear', 'cosine'] as const) {
+      const alphaBar = NoiseSchedule.named(name, 1000).alphasCumprod();
+      const match = new RegExp(`<polyline data-schedule="${name}"[^>]* points="([^"]+)"`).exec(svg);
+      expect(match, `no polyline for ${name}`).not.toBeNull();
+      // Back from SVG units: x = left + (t/T)·width, y = top + (1 − ᾱ_t)·height (rounded to 1e-3).
+      const points = match![1]!.split(' ').map((p) => p.split(',').map(Number) as [number, number]);
+      expect(points).toHaveLength(1000);
+      const toAlphaBar = ([, y]: [number, number]) => 1 - (y - top) / height;
+      const toFraction = ([x]: [number, number]) => (x - left) / width;
+      expect(toAlphaBar(points[0]!)).toBeGreaterThan(0.9998); // ᾱ_0 = 1 − β_0 (1 − 1e-4 for linear)
+      expect(Math.abs(toAlphaBar(points[0]!) - alphaBar[0]!)).toBeLessThan(1e-5);
+      expect(Math.abs(toAlphaBar(points[999]!) - alphaBar[999]!)).toBeLessThan(1e-5);
+      expect(Math.abs(toAlphaBar(points[500]!) - alphaBar[500]!)).toBeLessThan(1e-5);
+      expect(toFraction(points[0]!)).toBeCloseTo(0, 5);
+      expect(toFraction(points[999]!)).toBeCloseTo(0.999, 5);
+      const curve = result.curves.find((c) => c.name === name)!;
+      expect(curve.first).toBe(alphaBar[0]);
+      expect(curve.last).toBe(alphaBar[999]);
+    }
+    // Figure 5 of Improved DDPM: the linear schedule has lost half its signal variance by
+    // t ≈ 0.26 T, the cosine one only at the middle; at the end both are ~0.
+    const [linear, cosine] = ['linear', 'cosine'].map((n) => result.curves.find((c) => c.name === n)!);
+    expect(linear!.halfLifeFraction).toBeCloseTo(0.259, 3);
+    expect(cosine!.halfLifeFraction).toBeCloseTo(0.496, 3);
+    expect(linear!.last).toBeLessThan(1e-4);
+    expect(cosine!.last).toBeLessThan(1e-8);
+  });
+});
+
+describe('examples/fast-sampling.mjs', () => {
+  interface Scores { finite: number; mmd: number; spreadRatio: number; nearMode: number; modeTV: number }
+  interface Run extends Scores { name: string; modelCalls: number; seconds: number }
+  interface FastResult { runs: Run[]; data: Scores; noise: Scores; tensorsBefore: number; tensorsAfter: number; png: string }
+
+  it('samples the exact mixture model with every sampler, close to the data, and writes the side-by-side PNG', async () => {
+    const out = path.join(outDir, 'fast-sampling');
+    const { result } = await runExample<FastResult>('fast-sampling.mjs', [
+      '--samples', '200', '--timesteps', '100', '--respaced', '20', '--ddim', '20', '--dpm', '10', '--out', out,
+    ]);
+    expect(result.runs.map((r) => [r.name, r.modelCalls])).toEqual([
+      ['ancestral-100', 100], ['ancestral-20', 20], ['ddim-20', 20], ['dpm-solver-10', 10], ['dpm-solver-10-quadratic', 10],
+    ]);
+    // x_T itself is far from the mixture (MMD ~0.27, 5% near a mode); fresh data is at the noise floor.
+    expect(result.noise.mmd).toBeGreaterThan(0.2);
+    expect(result.noise.nearMode).toBeLessThan(0.2);
+    expect(Math.abs(result.data.mmd)).toBeLessThan(0.08);
+    for (const r of result.runs) {
+      expect(r.finite, r.name).toBe(1);
+      expect(r.mmd, r.name).toBeLessThan(0.5 * result.noise.mmd);
+      expect(r.nearMode, r.name).toBeGreaterThan(0.7);
+      expect(r.spreadRatio, r.name).toBeGreaterThan(0.4);
+      expect(r.spreadRatio, r.name).toBeLessThan(1.6);
+      expect(r.modeTV, r.name).toBeLessThan(0.2);
+      expect(r.seconds, r.name).toBeGreaterThan(0);
+    }
+    const byName = Object.fromEntries(result.runs.map((r) => [r.name, r]));
+    // All 100 steps with the exact model: nearly every point on a mode, MMD at the noise floor.
+    expect(byName['ancestral-100']!.nearMode).toBeGreaterThan(0.95);
+    expect(byName['ancestral-100']!.mmd).toBeLessThan(0.06);
+    // DPM-Solver's few steps spaced evenly leave a quarter of the points between modes
+    // (one big last step); the quadratic grid, dense at low noise, puts them back.
+    expect(byName['dpm-solver-10-quadratic']!.nearMode).toBeGreaterThan(byName['dpm-solver-10']!.nearMode + 0.1);
+    expect(result.tensorsAfter).toBe(result.tensorsBefore);
+
+    const png = expectPng(path.join(out, 'fast-sampling.png'), 6 * 320, 320);
+    // Every sampler panel (1–5) has red sample dots.
+    for (let panel = 1; panel <= 5; panel++) {
+      let red = 0;
+      for (let y = 0; y < 320; y++) {
+        for (let x = panel * 320; x < (panel + 1) * 320; x++) {
+          const i = 4 * (y * png.width + x);
+          if (png.data[i]! > png.data[i + 2]! + 60 && png.data[i]! > png.data[i + 1]! + 60) red++;
+        }
+      }
+      expect(red, `panel ${panel}`).toBeGreaterThan(200);
+    }
+  }, 120_000);
+});
+
+describe('examples/nll.mjs', () => {
+  interface Row { name: string; steps: number; bpd: number; standardError: number; gap: number; decoderBpd: number; priorBpd: number }
+  interface NllResult { trueBpd: number; empiricalTrueBpd: number; std: number; rows: Row[]; tensorsBefore: number; tensorsAfter: number }
+
+  it('bounds the NLL of discretised Gaussian data from above, within a few hundredths of a bit with the exact variances', async () => {
+    const { result } = await runExample<NllResult>('nll.mjs', ['--timesteps', '100', '--examples', '32']);
+    // The entropy of N(0, 0.25²) on 256 bins of width 2/255: ≈ ½log₂(2πe s²) + log₂(127.5) = 7.0415.
+    expect(Math.abs(result.trueBpd - (0.5 * Math.log2(2 * Math.PI * Math.E * result.std ** 2) + Math.log2(127.5)))).toBeLessThan(1e-3);
+    const byName = Object.fromEntries(result.rows.map((r) => [r.name, r]));
+    expect(Object.keys(byName)).toEqual(['learned_range', 'fixed_small', 'fixed_large', 'learned_range-10']);
+    for (const exact of [byName.learned_range!, byName['learned_range-10']!]) {
+      // E[bound] ≥ H: the mean over 32 images is above H up to its standard error, and close.
+      expect(exact.bpd, exact.name).toBeGreaterThan(result.trueBpd - 3 * exact.standardError);
+      expect(exact.bpd - result.trueBpd, exact.name).toBeLessThan(3 * exact.standardError + 0.1);
+      // Against −log₂ P of the same images the Monte-Carlo noise is smaller: within 0.1 bit.
+      expect(Math.abs(exact.gap), exact.name).toBeLessThan(0.1);
+    }
+    // Fixed variances cost bits: β̃_t (fixed_small) about a bit, β_t (fixed_large) less.
+    expect(byName.fixed_small!.gap).toBeGreaterThan(0.5);
+    expect(byName.fixed_large!.bpd).toBeGreaterThan(byName.learned_range!.bpd);
+    expect(byName.fixed_large!.bpd).toBeLessThan(byName.fixed_small!.bpd);
+    for (const r of result.rows) {
+      expect(r.decoderBpd, r.name).toBeGreaterThan(0);
+      expect(r.priorBpd, r.name).toBeLessThan(1e-4); // the cosine schedule ends at ᾱ ≈ 0
+    }
+    expect(result.tensorsAfter).toBe(result.tensorsBefore);
+  }, 120_000);
+});
+
+describe('examples/import-torch-weights.mjs', () => {
+  interface ImportResult {
+    parameters: number;
+    referenceParameters: number | null;
+    outputShape: number[];
+    maxAbsError: number | null;
+    scaledError: number | null;
+    roundTripMaxDiff: number;
+  }
+
+  it('loads the improved-diffusion reference weights and matches the PyTorch output within 1e-4 of its scale', async () => {
+    const { stdout, result } = await runExample<ImportResult>('import-torch-weights.mjs', []);
+    expect(stdout).toContain('unet_improved.safetensors');
+    expect(result.parameters).toBe(result.referenceParameters);
+    expect(result.outputShape).toEqual([2, 8, 8, 6]);
+    expect(result.scaledError!).toBeLessThan(1e-4);
+    expect(result.maxAbsError!).toBeGreaterThan(0); // a real comparison: float32 sums in another order
+    expect(result.roundTripMaxDiff).toBe(0); // exportTorchStateDict gives back the file's tensors
+  });
+
+  it('takes the weights path as an argument (guided-diffusion, scale-shift norm) and plain UNetModel kwargs', async () => {
+    const guided = await runExample<ImportResult>('import-torch-weights.mjs', ['../shared/reference/unet_guided_ssn.safetensors']);
+    expect(guided.result.scaledError!).toBeLessThan(1e-4);
+    expect(guided.result.parameters).toBe(guided.result.referenceParameters);
+
+    // A user's config: just the kwargs, snake_case; no reference output to compare with.
+    const config = path.join(outDir, 'kwargs.json');
+    writeFileSync(config, JSON.stringify({
+      in_channels: 3, model_channels: 32, out_channels: 6, num_res_blocks: 1, attention_resolutions: [2],
+      dropout: 0, channel_mult: [1, 2], num_heads: 2, use_scale_shift_norm: false, use_checkpoint: false,
+    }));
+    const plain = await runExample<ImportResult>('import-torch-weights.mjs', [
+      '../shared/reference/unet_improved.safetensors', '--config', config, '--image-size', '8', '--backend', 'cpu',
+    ]);
+    expect(plain.result.outputShape).toEqual([2, 8, 8, 6]);
+    expect(plain.result.scaledError).toBeNull();
+    expect(plain.result.roundTripMaxDiff).toBe(0);
+  }, 120_000);
+
+  it('refuses weights that do not fit the config, naming the mis-shaped keys', async () => {
+    await expect(
+      run(process.execPath, [
+        path.join(root, 'examples', 'import-torch-weights.mjs'),
+        '../shared/reference/unet_guided_ssn.safetensors', '--config', '../shared/reference/unet_improved.json',
+      ], { cwd: root }),
+    ).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/loadTorchStateDict: safetensorsBytes does not match the U-Net \(no weight was changed\); mis-shaped keys: input_blocks\.1\.0\.emb_layers\.1\.weight/),
+    });
+  });
 });

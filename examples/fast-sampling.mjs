@@ -91,10 +91,13 @@ const diffusion = new GaussianDiffusion({
  *
  * It returns ε̂ = (x_t − α x̂_0)/σ and v such that the reverse variance
  * exp(frac·log β_t + (1 − frac)·log β̃_t), frac = (v + 1)/2, equals the variance of the
- * true q(x_{t−1} | x_t): Σ = β̃_t + coef1_t²·Var[x_0 | x_t]. Since β_t − β̃_t = coef1_t²,
- * frac = log(1 + (coef1_t²/β̃_t)·Var)/log(β_t/β̃_t) ∈ [0, 1] (Var ≤ 1 here); both logs are
- * formed so that float32 keeps them accurate where β̃_t ≈ β_t (late steps), which matters
- * once a respaced process reads the same v against its own, much wider, [β̃, β].
+ * true q(x_{t−1} | x_t): Σ = β̃_t + coef1_t²·Var[x_0 | x_t]. So
+ * frac = log(1 + (coef1_t²/β̃_t)·Var)/log(β_t/β̃_t), with both logs formed so that float32
+ * keeps them accurate where β̃_t ≈ β_t (late steps) — that matters once a respaced process
+ * reads the same v against its own, much wider, [β̃, β]. frac lies in [0, 1] where
+ * Var[x_0 | x_t] ≤ 1 − ᾱ_t (β_t − β̃_t = coef1_t²·(1 − ᾱ_t)); between two modes at low noise
+ * it is larger, and v goes above 1, which learned_range reads as it is (no clamp). At step 0
+ * (β̃_0 = 0, its log clipped to log β̃_1) Σ = coef1_0²·Var.
  */
 function exactMixtureModel(base) {
   const f32 = (values) => tf.tensor1d(Float32Array.from(values));
@@ -104,6 +107,7 @@ function exactMixtureModel(base) {
   const clippedPosterior = base.posteriorLogVarianceClipped.map(Math.exp);
   const gainOverPosterior = f32(base.posteriorMeanCoef1.map((c, i) => (c * c) / clippedPosterior[i]));
   const logRatio = f32(base.logBetas.map((logBeta, i) => logBeta - base.posteriorLogVarianceClipped[i]));
+  const firstStep = tf.tensor1d(Array.from(base.betas, (_, i) => i === 0), 'bool');
   const centers = tf.tensor2d(CENTERS.flat(), [K, 2]);
   const centersSq = tf.square(centers);
   const model = (x, t) =>
@@ -117,10 +121,12 @@ function exactMixtureModel(base) {
       const x0 = tf.add(tf.mul(tf.div(tf.mul(a, S * S), v), x), tf.mul(noiseShare, meanC));
       const eps = tf.div(tf.sub(x, tf.mul(a, x0)), sg);
       const varX0 = tf.add(tf.mul(S * S, noiseShare), tf.mul(tf.square(noiseShare), tf.sub(tf.matMul(w, centersSq), tf.square(meanC))));
-      const frac = tf.clipByValue(tf.div(tf.log1p(tf.mul(at(gainOverPosterior), varX0)), at(logRatio)), 0, 1);
+      const scaledVar = tf.mul(at(gainOverPosterior), varX0); // coef1²·Var/β̃ (clipped β̃)
+      const logSigmaOverPosterior = tf.where(at(firstStep), tf.log(scaledVar), tf.log1p(scaledVar)); // log(Σ/β̃)
+      const frac = tf.div(logSigmaOverPosterior, at(logRatio));
       return tf.concat([eps, tf.sub(tf.mul(2, frac), 1)], 1); // [B, 4]: ε, then v
     });
-  return { model, dispose: () => tf.dispose([alpha, sigma, gainOverPosterior, logRatio, centers, centersSq]) };
+  return { model, dispose: () => tf.dispose([alpha, sigma, gainOverPosterior, logRatio, firstStep, centers, centersSq]) };
 }
 
 const exact = exactMixtureModel(diffusion);

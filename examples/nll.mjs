@@ -112,9 +112,11 @@ console.log(
  * The exact denoiser of continuous N(μ, s²) data for `process`, which calls it with
  * original timesteps (its `timestepMap`), so the tables are laid out by original step:
  * E[x_0 | x_t] = μ + (α s²/v)(x_t − α μ) and Var[x_0 | x_t] = s² σ²/v, v = α² s² + σ²,
- * returned as ε̂ and, when `withVariance`, as v ∈ [−1, 1] with which learned_range's
- * exp(frac·log β_t + (1 − frac)·log β̃_t) is the exact reverse variance
- * β̃_t + coef1_t²·Var[x_0 | x_t] (β_t − β̃_t = coef1_t², so frac is a log1p ratio).
+ * returned as ε̂ and, when `withVariance`, as the v with which learned_range's
+ * exp(frac·log β_t + (1 − frac)·log β̃_t), frac = (v + 1)/2, is the exact reverse variance
+ * Σ = β̃_t + coef1_t²·Var[x_0 | x_t]: frac = log(1 + (coef1_t²/β̃_t)·Var)/log(β_t/β̃_t), both
+ * logs formed to stay accurate in float32 where β̃_t ≈ β_t. Here Var ≤ 1 − ᾱ_t (s ≤ 1), so
+ * v ∈ [−1, 1]. At step 0, β̃_0 = 0 (its log clipped to log β̃_1) and Σ = coef1_0²·Var.
  */
 function exactGaussianModel(process, withVariance) {
   // Entry timestepMap[j] holds step j of this process; other entries are never read.
@@ -129,6 +131,7 @@ function exactGaussianModel(process, withVariance) {
   const clippedPosterior = base.posteriorLogVarianceClipped.map(Math.exp);
   const gainOverPosterior = f32(base.posteriorMeanCoef1.map((c, i) => (c * c) / clippedPosterior[i]));
   const logRatio = f32(base.logBetas.map((logBeta, i) => logBeta - base.posteriorLogVarianceClipped[i]));
+  const firstStep = f32(base.betas.map((_, j) => (j === 0 ? 1 : 0)));
   const model = (x, t) =>
     tf.tidy(() => {
       const at = (table) => tf.reshape(tf.gather(table, t), [-1, 1, 1, 1]);
@@ -138,10 +141,12 @@ function exactGaussianModel(process, withVariance) {
       const eps = tf.div(tf.sub(x, tf.mul(a, x0)), sg);
       if (!withVariance) return eps;
       const varX0 = tf.div(tf.mul(S * S, tf.square(sg)), v);
-      const frac = tf.clipByValue(tf.div(tf.log1p(tf.mul(at(gainOverPosterior), varX0)), at(logRatio)), 0, 1);
+      const scaledVar = tf.mul(at(gainOverPosterior), varX0); // coef1²·Var/β̃ (clipped β̃)
+      const logSigmaOverPosterior = tf.where(tf.cast(at(firstStep), 'bool'), tf.log(scaledVar), tf.log1p(scaledVar)); // log(Σ/β̃)
+      const frac = tf.div(logSigmaOverPosterior, at(logRatio));
       return tf.concat([eps, tf.broadcastTo(tf.sub(tf.mul(2, frac), 1), x.shape)], -1); // [B, H, W, 2]: ε, then v
     });
-  return { model, dispose: () => tf.dispose([alpha, sigma, gainOverPosterior, logRatio]) };
+  return { model, dispose: () => tf.dispose([alpha, sigma, gainOverPosterior, logRatio, firstStep]) };
 }
 
 const betas = namedBetaSchedule('cosine', T);

@@ -192,6 +192,14 @@ async function runExample<R>(name: string, args: string[], timeout = 120_000): P
 }
 
 describe('examples/getting-started.mjs', () => {
+  it('is the program docs/getting-started.md shows', () => {
+    const doc = readFileSync(path.join(root, 'docs', 'getting-started.md'), 'utf8');
+    const block = /```js\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(block, 'no js block in docs/getting-started.md').toBeDefined();
+    const file = readFileSync(path.join(root, 'examples', 'getting-started.mjs'), 'utf8');
+    expect(file.split('\n').slice(2).join('\n').startsWith(block!)).toBe(true); // all but its 2-line header
+  });
+
   it('trains its tiny model and samples a ring like the data (radius 0.8), not N(0, I)', async () => {
     const { stdout, result } = await runExample<{ steps: number; meanRadius: number; onRing: number }>('getting-started.mjs', ['400']);
     expect(stdout).toMatch(/step 400: loss \d/);

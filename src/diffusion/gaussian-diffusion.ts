@@ -703,12 +703,15 @@ export class GaussianDiffusion implements DiffusionTables {
     );
   }
 
-  /** ε̂ = (√(1/ᾱ_t) x_t − x̂_0) / √(1/ᾱ_t − 1). */
+  /**
+   * ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t): improved-diffusion's (√(1/ᾱ_t) x_t − x̂_0) / √(1/ᾱ_t − 1)
+   * with both parts multiplied by √ᾱ_t, so it stays finite (ε̂ = x_t) at a zero-terminal-SNR step.
+   */
   private predictEpsFromXStart(xT: tf.Tensor, ts: BatchTimesteps, predXStart: tf.Tensor): tf.Tensor {
     const rank = xT.rank;
     return tf.div(
-      tf.sub(tf.mul(ts.gather(this.sqrtRecipAlphasCumprod, rank), xT), predXStart),
-      ts.gather(this.sqrtRecipm1AlphasCumprod, rank),
+      tf.sub(xT, tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), predXStart)),
+      ts.gather(this.sqrtOneMinusAlphasCumprod, rank),
     );
   }
 

@@ -9,6 +9,7 @@ import { AdamW } from './adamw';
 import type { Checkpoint, CheckpointStore } from './checkpoint-store';
 import { DirectoryCheckpointStore } from './directory-checkpoint-store';
 import { EMA } from './ema';
+import { sumInGroups } from './sum-in-groups';
 import { IOHandlerCheckpointStore } from './io-handler-checkpoint-store';
 import { learningRateAt } from './learning-rate';
 import { buildStepLog, type StepLog } from './step-log';
@@ -199,7 +200,7 @@ export class Trainer {
           ...terms.loss,
           ...present.flatMap((key) => terms[key]),
           weights,
-          tf.reshape(tf.sqrt(tf.addN(Object.values(gradients).map((g) => tf.sum(tf.square(g))))), [1]),
+          tf.reshape(tf.sqrt(sumInGroups(Object.values(gradients).map((g) => tf.sum(tf.square(g))))), [1]),
         ]),
       );
       owned.push(readback);

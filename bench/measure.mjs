@@ -99,6 +99,7 @@ export async function measure({ tf, difflib, config, warmup = 2, repeats = 5, dd
     log(`tensor growth over ${leakSteps} sampling steps`);
     const before = tf.memory().numTensors;
     const out = await diffusion.respace(`ddim${Math.min(leakSteps, config.timesteps)}`).ddimSampleLoop(unet.forward, shape, { seed: 4 });
+    await out.data(); // let queued GPU work finish inside the measurement
     out.dispose();
     result.leakSteps = leakSteps;
     result.tensorGrowthOverSamplingSteps = tf.memory().numTensors - before;

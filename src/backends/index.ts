@@ -1,1 +1,2 @@
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from './wasm-training-kernels';
+export { registerCpuTrainingKernels, unregisterCpuTrainingKernels } from './cpu-training-kernels';

@@ -12,10 +12,11 @@ const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
  * @type {Record<string, Starter>}
  */
 export const NODE_BACKENDS = {
-  async cpu(tf) {
+  async cpu(tf, difflib) {
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackend(tf, 'cpu');
-    return 'tfjs-backend-cpu (plain JavaScript kernels)';
+    difflib.registerCpuTrainingKernels();
+    return "tfjs-backend-cpu (plain JavaScript kernels) + difflib's conv kernels";
   },
 
   async wasm(tf, difflib) {

@@ -135,7 +135,8 @@ async function kernelProfile(tf, fn) {
   try {
     const info = await tf.profile(fn);
     const byName = new Map();
-    for (const k of info.kernels) {
+    // `name__op` entries are tf.fused op scopes around their kernel: counting both doubles it.
+    for (const k of info.kernels.filter((k) => !k.name.endsWith('__op'))) {
       const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0; // resolved by tf.profile; { error } when untimed
       const entry = byName.get(k.name) ?? { kernel: k.name, ms: 0, calls: 0 };
       entry.ms += ms;

@@ -64,7 +64,7 @@ export async function measure({ tf, difflib, config, warmup = 2, repeats = 5, dd
   result.tensorGrowthOverTrainSteps = tf.memory().numTensors - tensorsBeforeSteps;
 
   log('diffusion overhead');
-  const scale = tf.variable(tf.scalar(1));
+  const scale = tf.tidy(() => tf.variable(tf.scalar(1))); // tidy frees the initial scalar
   const outChannels = config.unet.outChannels;
   // ε and v outputs of the right shape from one multiply: the diffusion math alone.
   const standIn = (xt) => tf.mul(outChannels === C ? xt : tf.concat([xt, xt], 3), scale);

@@ -10,7 +10,7 @@
 //        --samples N  --bpd-examples N  --save-every N  --seed N  --out DIR
 //        --backend wasm|cpu  --resume
 //
-// Writes DIR/samples-full.png, DIR/samples-50.png (EMA weights), DIR/checkpoint/ and a
+// Writes DIR/samples-full.png, DIR/samples-50.png, DIR/denoising.png (EMA weights), DIR/checkpoint/ and a
 // final `RESULT {json}` line (loss, bits/dim, timings).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -154,6 +154,24 @@ writeGrid(path.join(OUT, 'samples-50.png'), fast.pixels);
 full.dispose();
 fast.dispose();
 
+// ---------------------------------------------------------------- denoising strip (EMA weights)
+// One digit through the respaced process: x_t (top row) and the model's x̂_0 (bottom row)
+// at STRIP evenly spaced steps, x_T on the left.
+const STRIP = Math.min(8, FAST);
+const kept = new Set(Array.from({ length: STRIP }, (_, i) => Math.round((i * (FAST - 1)) / (STRIP - 1))));
+const strip = { xt: [], x0: [] };
+await ema.withWeights(async () => {
+  let i = 0;
+  const steps = diffusion.respace(String(FAST)).pSampleLoopProgressive(unet.forward, [1, SIZE, SIZE, 1], { seed: SEED + 2 });
+  for await (const { sample, predXStart } of steps) {
+    if (kept.has(i++)) {
+      strip.xt.push(...(await sample.data()));
+      strip.x0.push(...(await predXStart.data()));
+    }
+  }
+});
+writeGrid(path.join(OUT, 'denoising.png'), Float32Array.from([...strip.xt, ...strip.x0]), STRIP);
+
 // ---------------------------------------------------------------- bits/dim (EMA weights)
 let bpd = null;
 if (BPD_EXAMPLES > 0) {
@@ -178,16 +196,15 @@ console.log(
       fullSampleSeconds: Math.round(full.seconds),
       fastSampleSeconds: Math.round(fast.seconds),
       bpd,
-      pngs: ['samples-full.png', 'samples-50.png'].map((f) => path.join(OUT, f)),
+      pngs: ['samples-full.png', 'samples-50.png', 'denoising.png'].map((f) => path.join(OUT, f)),
     }),
 );
 trainer.dispose();
 unet.dispose();
 
-/** A square grid of digits in [−1, 1], 4× enlarged, as a grayscale PNG. */
-function writeGrid(file, pixels) {
+/** A grid of digits in [−1, 1] (`cols` wide; square by default), 4× enlarged, as a grayscale PNG. */
+function writeGrid(file, pixels, cols = Math.ceil(Math.sqrt(pixels.length / (SIZE * SIZE)))) {
   const n = pixels.length / (SIZE * SIZE);
-  const cols = Math.ceil(Math.sqrt(n));
   const rows = Math.ceil(n / cols);
   const scale = 4;
   const cell = SIZE * scale + 2;

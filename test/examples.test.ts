@@ -174,8 +174,12 @@ describe('examples/digits.mjs', () => {
     expect(resumed.result.bpd.examples).toBe(2);
     expect(resumed.result.bpd.bpd).toBeGreaterThan(0);
     expect(Number.isFinite(resumed.result.bpd.bpd)).toBe(true);
-    // 4 digits in a 2×2 grid of 16·4 px cells with a 1 px border.
-    for (const file of resumed.result.pngs) expectPng(file, 2 * 66, 2 * 66);
+    // 4 digits in a 2×2 grid of 16·4 px cells with a 1 px border; the denoising strip is
+    // 2 rows (x_t, x̂_0) of min(8, steps) = 4 cells.
+    const [full, fast, strip] = resumed.result.pngs;
+    for (const file of [full!, fast!]) expectPng(file, 2 * 66, 2 * 66);
+    expect(path.basename(strip!)).toBe('denoising.png');
+    expectPng(strip!, 4 * 66, 2 * 66);
   }, 240_000);
 });
 

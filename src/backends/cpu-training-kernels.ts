@@ -1,30 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { makeConv2D, makeConv2DBackpropFilter, makeConv2DBackpropInput, makeFusedConv2D } from './cpu-conv-kernels';
+import { replaceKernel, restoreKernel } from './kernel-replacement';
 
 const BACKEND = 'cpu';
-
-/**
- * Tags our kernelFuncs, through a global symbol so that a second copy of difflib (an
- * ESM and a CJS build in one app) recognises, and can undo, the first copy's kernels.
- * The tag carries the cpu kernel a replacement displaced.
- */
-const DIFFLIB_KERNEL = Symbol.for('difflib.cpuTrainingKernel');
-
-interface KernelTag {
-  displaced: tf.KernelConfig;
-}
-
-type TaggedKernelFunc = tf.KernelFunc & { [DIFFLIB_KERNEL]?: KernelTag };
-
-function tagged(kernelFunc: tf.KernelFunc, tag: KernelTag): tf.KernelFunc {
-  const wrapper: TaggedKernelFunc = (args) => kernelFunc(args);
-  wrapper[DIFFLIB_KERNEL] = tag;
-  return wrapper;
-}
-
-function tagOf(config: tf.KernelConfig | undefined): KernelTag | undefined {
-  return config === undefined ? undefined : (config.kernelFunc as TaggedKernelFunc)[DIFFLIB_KERNEL];
-}
 
 /** Each replacement, made from the cpu kernel it displaces (its fallback). */
 const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelFunc) => tf.KernelFunc]> = [
@@ -101,18 +79,7 @@ const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelFunc) 
  * ```
  */
 export function registerCpuTrainingKernels(): void {
-  for (const [kernelName, makeKernelFunc] of FASTER_KERNELS) {
-    const current = tf.getKernel(kernelName, BACKEND);
-    if (current === undefined || tagOf(current) !== undefined) continue;
-    tf.unregisterKernel(kernelName, BACKEND);
-    tf.registerKernel({
-      kernelName,
-      backendName: BACKEND,
-      kernelFunc: tagged(makeKernelFunc(current.kernelFunc), { displaced: current }),
-      setupFunc: current.setupFunc,
-      disposeFunc: current.disposeFunc,
-    });
-  }
+  for (const [kernelName, makeKernelFunc] of FASTER_KERNELS) replaceKernel(BACKEND, kernelName, (current) => makeKernelFunc(current.kernelFunc));
 }
 
 /**
@@ -120,10 +87,5 @@ export function registerCpuTrainingKernels(): void {
  * Kernels registered by anyone else are left alone. Idempotent.
  */
 export function unregisterCpuTrainingKernels(): void {
-  for (const [kernelName] of FASTER_KERNELS) {
-    const tag = tagOf(tf.getKernel(kernelName, BACKEND));
-    if (tag === undefined) continue;
-    tf.unregisterKernel(kernelName, BACKEND);
-    tf.registerKernel(tag.displaced);
-  }
+  for (const [kernelName] of FASTER_KERNELS) restoreKernel(BACKEND, kernelName);
 }

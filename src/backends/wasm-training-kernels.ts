@@ -3,32 +3,10 @@ import { batchMatMulOnGemm } from './batch-mat-mul';
 import { conv2dBackpropFilter } from './conv2d-backprop-filter';
 import { conv2dBackpropInput } from './conv2d-backprop-input';
 import { depthwiseConv2dBackpropFilter, depthwiseConv2dBackpropInput } from './depthwise-conv2d-backprop';
+import { addMissingKernel, replaceKernel, restoreKernel } from './kernel-replacement';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
 
 const BACKEND = 'wasm';
-
-/**
- * Tags our kernelFuncs, through a global symbol so that a second copy of difflib (an
- * ESM and a CJS build in one app) recognises, and can undo, the first copy's kernels.
- * The tag carries the wasm kernel a replacement displaced.
- */
-const DIFFLIB_KERNEL = Symbol.for('difflib.wasmTrainingKernel');
-
-interface KernelTag {
-  displaced?: tf.KernelConfig;
-}
-
-type TaggedKernelFunc = tf.KernelFunc & { [DIFFLIB_KERNEL]?: KernelTag };
-
-function tagged(kernelFunc: tf.KernelFunc, tag: KernelTag = {}): tf.KernelFunc {
-  const wrapper: TaggedKernelFunc = (args) => kernelFunc(args);
-  wrapper[DIFFLIB_KERNEL] = tag;
-  return wrapper;
-}
-
-function tagOf(config: tf.KernelConfig | undefined): KernelTag | undefined {
-  return config === undefined ? undefined : (config.kernelFunc as TaggedKernelFunc)[DIFFLIB_KERNEL];
-}
 
 /**
  * Gradient kernels tfjs-backend-wasm 4.22 lacks: without them `tf.grad` of a conv
@@ -111,25 +89,8 @@ const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelConfig
  * ```
  */
 export function registerWasmTrainingKernels(): void {
-  for (const [kernelName, kernelFunc] of MISSING_KERNELS) {
-    if (tf.getKernel(kernelName, BACKEND) === undefined) {
-      tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: tagged(kernelFunc) });
-    }
-  }
-  for (const [kernelName, makeKernelFunc] of FASTER_KERNELS) {
-    const current = tf.getKernel(kernelName, BACKEND);
-    if (current === undefined || tagOf(current) !== undefined) continue;
-    tf.unregisterKernel(kernelName, BACKEND);
-    // wasm binds its C++ entry points in setupFunc when the backend starts: keep the
-    // displaced kernel's hooks, which our fallbacks and a later restore rely on.
-    tf.registerKernel({
-      kernelName,
-      backendName: BACKEND,
-      kernelFunc: tagged(makeKernelFunc(current), { displaced: current }),
-      setupFunc: current.setupFunc,
-      disposeFunc: current.disposeFunc,
-    });
-  }
+  for (const [kernelName, kernelFunc] of MISSING_KERNELS) addMissingKernel(BACKEND, kernelName, kernelFunc);
+  for (const [kernelName, makeKernelFunc] of FASTER_KERNELS) replaceKernel(BACKEND, kernelName, makeKernelFunc);
 }
 
 /**
@@ -138,10 +99,5 @@ export function registerWasmTrainingKernels(): void {
  * alone. Idempotent.
  */
 export function unregisterWasmTrainingKernels(): void {
-  for (const kernelName of [...MISSING_KERNELS, ...FASTER_KERNELS].map(([name]) => name)) {
-    const tag = tagOf(tf.getKernel(kernelName, BACKEND));
-    if (tag === undefined) continue;
-    tf.unregisterKernel(kernelName, BACKEND);
-    if (tag.displaced !== undefined) tf.registerKernel(tag.displaced);
-  }
+  for (const [kernelName] of [...MISSING_KERNELS, ...FASTER_KERNELS]) restoreKernel(BACKEND, kernelName);
 }

@@ -11,12 +11,12 @@
 // multiply-adds). The two variants take turns, one call each per round after 3 warm-up
 // calls each, and the median is reported; a tfjs call that takes over 5 s is timed once
 // (its first warm-up call, the smaller cases having warmed the kernel up) rather than again.
-// src/ is TypeScript, so the kernels are bundled with esbuild (tsup's) into
-// node_modules/.cache first, where `@tensorflow/*` still resolves to this repo's copy.
+// src/ is TypeScript: the kernels are bundled first (bench/bundle-src.mjs).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { importSource } from './bundle-src.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -26,23 +26,12 @@ const reps = Number(args.reps);
 const SLOW_MS = 5000;
 const WARMUP = 3;
 
-const { build } = await import('esbuild');
-const bundle = path.join(root, 'node_modules', '.cache', 'difflib-bench', 'cpu-training-kernels.mjs');
-await build({
-  entryPoints: [path.join(root, 'src', 'backends', 'cpu-training-kernels.ts')],
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  external: ['@tensorflow/*'],
-  outfile: bundle,
-  logLevel: 'warning',
-});
 
 const tf = await import('@tensorflow/tfjs-core');
 await import('@tensorflow/tfjs-backend-cpu');
 await tf.setBackend('cpu');
 await tf.ready();
-const { registerCpuTrainingKernels, unregisterCpuTrainingKernels } = await import(pathToFileURL(bundle).href);
+const { registerCpuTrainingKernels, unregisterCpuTrainingKernels } = await importSource('backends/cpu-training-kernels.ts');
 
 const seeded = (shape, seed) => tf.randomUniform(shape, -1, 1, 'float32', seed);
 

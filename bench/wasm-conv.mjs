@@ -9,12 +9,12 @@
 //
 // GFLOP/s counts 2·N·outH·outW·C·O·kh·kw per conv call (the useful multiply-adds), 2·B·M·K·N
 // per product.
-// src/ is TypeScript, so the kernels are bundled with esbuild (tsup's) into
-// node_modules/.cache first, where `@tensorflow/*` still resolves to this repo's copy.
+// src/ is TypeScript: the kernels are bundled first (bench/bundle-src.mjs).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { importSource } from './bundle-src.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -22,23 +22,12 @@ const { values: args } = parseArgs({
 });
 const reps = Number(args.reps);
 
-const { build } = await import('esbuild');
-const bundle = path.join(root, 'node_modules', '.cache', 'difflib-bench', 'wasm-training-kernels.mjs');
-await build({
-  entryPoints: [path.join(root, 'src', 'backends', 'wasm-training-kernels.ts')],
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  external: ['@tensorflow/*'],
-  outfile: bundle,
-  logLevel: 'warning',
-});
 
 const tf = await import('@tensorflow/tfjs-core');
 await import('@tensorflow/tfjs-backend-wasm');
 await tf.setBackend('wasm');
 await tf.ready();
-const { registerWasmTrainingKernels, unregisterWasmTrainingKernels } = await import(pathToFileURL(bundle).href);
+const { registerWasmTrainingKernels, unregisterWasmTrainingKernels } = await importSource('backends/wasm-training-kernels.ts');
 
 function seeded(shape, seed) {
   return tf.randomUniform(shape, -1, 1, 'float32', seed);

@@ -71,3 +71,14 @@ export async function countReadbacksAsync(body: () => Promise<void>): Promise<nu
   }
   return counter.count();
 }
+
+/** Largest |actual − expected| over the largest |expected|. */
+export function relativeError(actual: Float32Array, expected: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return scale === 0 ? diff : diff / scale;
+}

@@ -4,7 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerCpuTrainingKernels, unregisterCpuTrainingKernels } from '../../src/backends/cpu-training-kernels';
 import { useBackend } from '../backends';
-import { expectNoLeak } from '../helpers';
+import { expectNoLeak, relativeError } from '../helpers';
 
 /**
  * Tolerances. u = 2⁻²⁴ (float32 unit roundoff). For one output entry, S = Σ|terms| of its
@@ -108,17 +108,6 @@ function worstRatio(actual: Float32Array, expected: Float32Array, bound: (i: num
     if (!(ratio <= worst)) worst = Number.isNaN(ratio) ? Infinity : ratio;
   }
   return worst;
-}
-
-/** Largest |actual − expected| over the largest |expected|. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return scale === 0 ? diff : diff / scale;
 }
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import {
   unregisterWasmTrainingKernels,
 } from '../../src/backends/wasm-training-kernels';
 import { useBackend, type NodeBackend } from '../backends';
-import { expectDifflibError, expectNoLeak } from '../helpers';
+import { expectDifflibError, expectNoLeak, relativeError } from '../helpers';
 
 /**
  * Tolerance, relative to the largest |value| of the reference tensor. Every entry is a
@@ -43,17 +43,6 @@ async function runOn(backend: NodeBackend, body: () => tf.Tensor[]): Promise<{ s
   const read = outs.map((t) => ({ shape: t.shape, data: Float32Array.from(t.dataSync()) }));
   tf.dispose(outs);
   return read;
-}
-
-/** Largest |actual − expected| over the largest |expected|. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return scale === 0 ? diff : diff / scale;
 }
 
 /** Runs `body` on cpu and on wasm (checking wasm leaks nothing) and compares every output. */

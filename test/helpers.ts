@@ -82,3 +82,14 @@ export function relativeError(actual: Float32Array, expected: Float32Array): num
   }
   return scale === 0 ? diff : diff / scale;
 }
+
+/** Deterministic values in [-1, 1) from an LCG, identical bits on every backend. */
+export function values(size: number, seed: number): Float32Array {
+  const out = new Float32Array(size);
+  let state = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = state / 2 ** 31 - 1;
+  }
+  return out;
+}

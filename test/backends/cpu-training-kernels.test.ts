@@ -4,7 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerCpuTrainingKernels, unregisterCpuTrainingKernels } from '../../src/backends/cpu-training-kernels';
 import { useBackend } from '../backends';
-import { expectNoLeak, relativeError } from '../helpers';
+import { expectNoLeak, relativeError, values } from '../helpers';
 
 /**
  * Tolerances. u = 2⁻²⁴ (float32 unit roundoff). For one output entry, S = Σ|terms| of its
@@ -39,17 +39,6 @@ const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackprop
 type KernelName = (typeof KERNELS)[number];
 /** tfjs-backend-cpu's own kernels, saved before we replace them. */
 const ORIGINALS = {} as Record<KernelName, tf.KernelConfig>;
-
-/** Deterministic values in [-1, 1). */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let state = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const randomTensor = (shape: number[], seed: number) => tf.tensor(values(sizeOf(shape), seed), shape);

@@ -7,7 +7,7 @@ import {
   unregisterWasmTrainingKernels,
 } from '../../src/backends/wasm-training-kernels';
 import { useBackend, type NodeBackend } from '../backends';
-import { expectDifflibError, expectNoLeak, relativeError } from '../helpers';
+import { expectDifflibError, expectNoLeak, relativeError, values } from '../helpers';
 
 /**
  * Tolerance, relative to the largest |value| of the reference tensor. Every entry is a
@@ -20,17 +20,6 @@ import { expectDifflibError, expectNoLeak, relativeError } from '../helpers';
  * O(1) relative error, so 1e-5 separates bugs from rounding with room to spare.
  */
 const RTOL = 1e-5;
-
-/** Deterministic values in [-1, 1), so both backends start from identical bits. */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let state = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 function randomTensor(shape: number[], seed: number): tf.Tensor {
   return tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed), shape);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Train a small ADM U-Net on MNIST digits with Improved DDPM's hybrid loss, then
-// sample with the full process and with 50 respaced steps, and report bits/dim.
+// Train a small ADM U-Net on MNIST digits with Improved DDPM's hybrid loss (or, with
+// --objective, L_simple with fixed variances or L_vlb), then sample with the full process
+// and with 50 respaced steps, and report bits/dim.
 //
 //   node examples/digits.mjs                       # defaults below; progress on stdout
 //   node examples/digits.mjs --steps 200 --timesteps 100 --out /tmp/digits   # a quick look
@@ -9,9 +10,13 @@
 // Flags: --steps N  --batch N  --size 16|32  --timesteps T  --lr X  --channels N
 //        --samples N  --bpd-examples N  --save-every N  --seed N  --out DIR
 //        --backend wasm|cpu  --resume
+//        --objective hybrid|simple|vlb   (Improved DDPM §3: hybrid = L_simple + λ·L_vlb with
+//                                          learned_range σ; simple = L_simple, fixed σ² = β_t;
+//                                          vlb = L_vlb, learned_range σ, loss-second-moment t)
 //
-// Writes DIR/samples-full.png, DIR/samples-50.png, DIR/denoising.png (EMA weights), DIR/checkpoint/ and a
-// final `RESULT {json}` line (loss, bits/dim, timings).
+// Writes DIR/samples-full.png, DIR/samples-50.png, DIR/denoising.png (EMA weights), DIR/checkpoint/,
+// DIR/model.safetensors (the EMA weights with their config, for examples/browser) and a
+// final `RESULT {json}` line (loss, bits/dim, sample distance to the test set, timings).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,6 +31,7 @@ import {
   createUNet,
   digitsFromMnist,
   evaluateBpd,
+  exportTorchStateDict,
   logKeyValues,
   namedBetaSchedule,
 } from 'difflib';
@@ -45,6 +51,7 @@ const { values: opts } = parseArgs({
     out: { type: 'string', default: 'out/digits' },
     backend: { type: 'string', default: 'wasm' },
     resume: { type: 'boolean', default: false },
+    objective: { type: 'string', default: 'hybrid' },
   },
 });
 const int = (name, min = 1) => {
@@ -57,6 +64,16 @@ const [STEPS, BATCH, SIZE, T, CHANNELS, SAMPLES, BPD_EXAMPLES, SAVE_EVERY, SEED]
   int('samples'), int('bpd-examples', 0), int('save-every'), int('seed', 0),
 ];
 if (SIZE !== 16 && SIZE !== 32) throw new Error(`--size must be 16 or 32, got ${SIZE}`);
+// The three objectives Improved DDPM compares (its Table 1/2 rows L_simple, L_hybrid, L_vlb).
+const OBJECTIVES = {
+  hybrid: { modelVarType: 'learned_range', lossType: 'rescaled_mse', scheduleSampler: 'uniform', label: 'hybrid loss' },
+  simple: { modelVarType: 'fixed_large', lossType: 'mse', scheduleSampler: 'uniform', label: 'L_simple, fixed σ² = β_t' },
+  vlb: { modelVarType: 'learned_range', lossType: 'kl', scheduleSampler: 'loss-second-moment', label: 'L_vlb, loss-second-moment t' },
+};
+const OBJECTIVE = OBJECTIVES[opts.objective];
+if (!OBJECTIVE) throw new Error(`--objective must be one of ${Object.keys(OBJECTIVES).join(', ')}, got ${opts.objective}`);
+const LEARN_SIGMA = OBJECTIVE.modelVarType === 'learned_range';
+const NN_REFERENCE = 2000; // test digits the samples are compared with
 const OUT = opts.out;
 const CHECKPOINT = path.join(OUT, 'checkpoint');
 mkdirSync(OUT, { recursive: true });
@@ -68,31 +85,37 @@ await tf.ready();
 // ---------------------------------------------------------------- data and model
 const train = digitsFromMnist(mnist, { size: SIZE, split: 'train', seed: SEED });
 const test = digitsFromMnist(mnist, { size: SIZE, split: 'test', seed: SEED });
-const unet = createUNet({
+const UNET_CONFIG = {
   imageSize: SIZE,
   inChannels: 1,
   modelChannels: CHANNELS,
-  outChannels: 2, // ε and the learned-range variance part
-  learnSigma: true,
+  outChannels: LEARN_SIGMA ? 2 : 1, // ε, and the learned-range variance part v
+  learnSigma: LEARN_SIGMA,
   numResBlocks: 1,
   attentionResolutions: [2], // self-attention at 8×8 (16 px) or 16×16 (32 px)
   channelMult: SIZE === 16 ? [1, 2] : [1, 2, 2],
   numHeads: 2,
-});
-const diffusion = new GaussianDiffusion({
-  betas: namedBetaSchedule('cosine', T),
+};
+const unet = createUNet(UNET_CONFIG);
+const PROCESS = {
+  schedule: 'cosine',
+  timesteps: T,
   modelMeanType: 'epsilon',
-  modelVarType: 'learned_range',
-  lossType: 'rescaled_mse', // L_hybrid = L_simple + λ·L_vlb
-});
+  modelVarType: OBJECTIVE.modelVarType,
+  lossType: OBJECTIVE.lossType, // rescaled_mse: L_simple + λ·L_vlb, λ = 0.001 (the vb term scaled by T/1000)
+};
+const { schedule, timesteps, ...types } = PROCESS;
+const diffusion = new GaussianDiffusion({ betas: namedBetaSchedule(schedule, timesteps), ...types });
 
 const onStep = (log) => {
   if (log.step % 25 === 0 || log.step === 1) {
     const kv = logKeyValues(log);
     const q = [0, 1, 2, 3].map((i) => kv[`loss_q${i}`]?.toFixed(3) ?? '  -  ').join(' ');
     console.log(
-      `step ${String(log.step).padStart(5)}  loss ${log.loss.mean.toFixed(4)}  mse ${log.mse.mean.toFixed(4)}  ` +
-        `vb ${log.vb.mean.toFixed(4)}  loss by t-quartile [${q}]  lr ${log.lr.toExponential(1)}  ` +
+      `step ${String(log.step).padStart(5)}  loss ${log.loss.mean.toFixed(4)}  ` +
+        (log.mse ? `mse ${log.mse.mean.toFixed(4)}  ` : '') +
+        (log.vb ? `vb ${log.vb.mean.toFixed(4)}  ` : '') +
+        `loss by t-quartile [${q}]  lr ${log.lr.toExponential(1)}  ` +
         `${((performance.now() - t0) / 1000).toFixed(0)}s`,
     );
   }
@@ -104,6 +127,7 @@ const hyper = {
   gradClipNorm: 1,
   emaRates: [0.999],
   emaWarmup: true, // a short run: the plain 0.999 average would still be half the initial weights
+  scheduleSampler: OBJECTIVE.scheduleSampler,
   seed: SEED,
   onStep,
 };
@@ -112,7 +136,7 @@ const trainer = opts.resume
   : new Trainer({ diffusion, model: unet, ...hyper });
 console.log(
   `digits: ${train.length} training / ${test.length} test digits at ${SIZE}×${SIZE}, U-Net ${unet.countParams()} params, ` +
-    `cosine T=${T}, hybrid loss, batch ${BATCH}, ${tf.getBackend()}; from step ${trainer.stepCount} to ${STEPS}`,
+    `cosine T=${T}, ${OBJECTIVE.label}, batch ${BATCH}, ${tf.getBackend()}; from step ${trainer.stepCount} to ${STEPS}`,
 );
 
 // ---------------------------------------------------------------- training
@@ -151,8 +175,26 @@ const fast = await timed(`${FAST}-step sampling`, () =>
 );
 writeGrid(path.join(OUT, 'samples-full.png'), full.pixels);
 writeGrid(path.join(OUT, 'samples-50.png'), fast.pixels);
+const reference = test.batch(Array.from({ length: Math.min(NN_REFERENCE, test.length) }, (_, i) => i));
+const referencePixels = await reference.x.data();
+tf.dispose([reference.x, reference.labels]);
+const nearest = { full: nearestTestDistance(full.pixels, referencePixels), fast: nearestTestDistance(fast.pixels, referencePixels) };
+console.log(
+  `sample → nearest of ${referencePixels.length / (SIZE * SIZE)} test digits, RMS per pixel: ` +
+    `full ${nearest.full.toFixed(3)}, ${FAST} steps ${nearest.fast.toFixed(3)}`,
+);
 full.dispose();
 fast.dispose();
+
+// ---------------------------------------------------------------- the EMA weights, for sampling elsewhere
+// A PyTorch-style state dict (improved-diffusion's names and layouts) whose metadata holds
+// what rebuilds the model and process: createUNet(unet) + loadTorchStateDict, then
+// new GaussianDiffusion({ betas: namedBetaSchedule(schedule, timesteps), ...process }).
+// examples/browser samples digits from this file.
+const modelFile = path.join(OUT, 'model.safetensors');
+const difflibMetadata = JSON.stringify({ unet: UNET_CONFIG, process: PROCESS, trainedSteps: trainer.stepCount, objective: opts.objective });
+writeFileSync(modelFile, ema.withWeights(() => exportTorchStateDict(unet, { format: 'pt', difflib: difflibMetadata })));
+console.log(`wrote ${modelFile} (EMA weights)`);
 
 // ---------------------------------------------------------------- denoising strip (EMA weights)
 // One digit through the respaced process: x_t (top row) and the model's x̂_0 (bottom row)
@@ -195,12 +237,39 @@ console.log(
       trainSeconds: Math.round(trainSeconds),
       fullSampleSeconds: Math.round(full.seconds),
       fastSampleSeconds: Math.round(fast.seconds),
+      objective: opts.objective,
+      nearestTestRms: nearest,
       bpd,
       pngs: ['samples-full.png', 'samples-50.png', 'denoising.png'].map((f) => path.join(OUT, f)),
+      model: modelFile,
     }),
 );
 trainer.dispose();
 unet.dispose();
+
+/**
+ * A crude sample-quality number for runs too small for FID: the mean over samples of the
+ * RMS pixel distance (images in [−1, 1]) to the nearest of the reference digits. Noise,
+ * grey backgrounds and broken strokes raise it; a digit that looks like a real one keeps it low.
+ */
+function nearestTestDistance(samples, reference) {
+  const d = SIZE * SIZE;
+  const [n, m] = [samples.length / d, reference.length / d];
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    let best = Infinity;
+    for (let j = 0; j < m && best > 0; j++) {
+      let s = 0;
+      for (let k = 0; k < d && s < best; k++) {
+        const diff = samples[i * d + k] - reference[j * d + k];
+        s += diff * diff;
+      }
+      best = Math.min(best, s);
+    }
+    total += Math.sqrt(best / d);
+  }
+  return total / n;
+}
 
 /** A grid of digits in [−1, 1] (`cols` wide; square by default), 4× enlarged, as a grayscale PNG. */
 function writeGrid(file, pixels, cols = Math.ceil(Math.sqrt(pixels.length / (SIZE * SIZE)))) {

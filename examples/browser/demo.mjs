@@ -1,0 +1,152 @@
+// The browser demo's page script (bundled by serve.mjs): (1) trains the 2-D toy on the
+// page's backend and animates the reverse process as it learns; (2) samples digits from a
+// model file written by examples/digits.mjs. URL parameters (all optional):
+//
+//   backend=webgl|webgpu|cpu   (default webgl)      steps=N      training steps (default 1500)
+//   preview=N   animate sampling every N steps (default 250; 0: only at the end)
+//   digits=N    digits to sample (default 16)       digitSteps=N respaced steps (default 50)
+//   model=URL   the model file (default digits.safetensors, served next to the page)
+//   autostart=1 run both parts without a click
+//
+// window.demo holds what happened, for the Playwright test (test/browser-demo.test.ts):
+// { phase, backend, losses, toy: { nearMode, modeShares, frames }, digits: { ... }, error }.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import '@tensorflow/tfjs-backend-webgpu';
+import { backgroundShare, loadDigitsModel, sampleDigits } from './digits.mjs';
+import { drawDigits, drawLoss, drawScatter } from './draw.mjs';
+import { createToyModel, dataPoints, denoiseToy, modeStats, trainToy } from './toy.mjs';
+
+const params = new URLSearchParams(location.search);
+const int = (name, fallback) => {
+  const v = Number(params.get(name) ?? fallback);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`URL parameter ${name} must be a whole number, got ${params.get(name)}`);
+  return v;
+};
+const options = {
+  backend: params.get('backend') ?? 'webgl',
+  steps: int('steps', 1500),
+  preview: int('preview', 250),
+  digits: Math.max(1, int('digits', 16)),
+  digitSteps: Math.max(2, int('digitSteps', 50)),
+  model: params.get('model') ?? 'digits.safetensors',
+};
+const PREVIEW_POINTS = 1000;
+const PREVIEW_STEPS = 25;
+
+const $ = (id) => document.getElementById(id);
+const demo = { phase: 'starting', backend: null, losses: [], toy: null, digits: null, error: null };
+window.demo = demo;
+
+const fail = (error) => {
+  demo.phase = 'error';
+  demo.error = String(error?.stack ?? error);
+  $('status').textContent = `Error: ${error?.message ?? error}`;
+  console.error(error);
+};
+
+async function startBackend() {
+  if (!(await tf.setBackend(options.backend))) throw new Error(`the ${options.backend} backend did not start in this browser`);
+  await tf.ready();
+  demo.backend = tf.getBackend();
+  $('status').textContent = `Backend: ${demo.backend}. Ready.`;
+}
+
+/** Part 1: train the toy, animating the reverse process every `preview` steps and at the end. */
+async function runToy() {
+  demo.phase = 'training';
+  demo.losses = [];
+  const canvas = $('toy-canvas');
+  const data = dataPoints(PREVIEW_POINTS, 12345);
+  const toy = createToyModel({ seed: 0 });
+  let frames = 0;
+  const animate = async (label, seed) => {
+    let last = null;
+    for await (const { i, total, points } of denoiseToy(toy, { n: PREVIEW_POINTS, steps: PREVIEW_STEPS, seed })) {
+      drawScatter(canvas, { data, points, caption: `${label}: reverse process, step ${i} of ${total}` });
+      frames++;
+      last = points;
+      await new Promise(requestAnimationFrame);
+    }
+    return last;
+  };
+  drawScatter(canvas, { data, caption: 'the data: 8 Gaussians' });
+  try {
+    await trainToy(toy, {
+      steps: options.steps,
+      onStep: (step, loss) => {
+        demo.losses.push(loss);
+        if (step % 10 === 0 || step === options.steps) {
+          drawLoss($('loss-canvas'), demo.losses);
+          $('toy-status').textContent = `training: step ${step} of ${options.steps}`;
+        }
+      },
+      pauseEvery: options.preview,
+      onPause: (step) => (step < options.steps ? animate(`after ${step} steps`, step) : undefined),
+    });
+    await new Promise(requestAnimationFrame);
+    demo.phase = 'sampling toy';
+    const points = await animate(`trained ${options.steps} steps`, 1);
+    demo.toy = { ...modeStats(points), frames };
+    $('toy-status').textContent =
+      `trained ${options.steps} steps; ${(100 * demo.toy.nearMode).toFixed(0)}% of samples within 3σ of a mode ` +
+      `(data: 99%, N(0, I): 6%)`;
+  } finally {
+    toy.dispose();
+  }
+}
+
+/** Part 2: sample digits from the model file, showing x_t and x̂_0 at every step. */
+async function runDigits() {
+  demo.phase = 'loading digits model';
+  $('digits-status').textContent = `loading ${options.model}…`;
+  const model = await loadDigitsModel(options.model);
+  const size = model.info.unet.imageSize;
+  const n = options.digits;
+  const cols = Math.ceil(Math.sqrt(n));
+  try {
+    demo.phase = 'sampling digits';
+    const started = performance.now();
+    let last = null;
+    for await (const step of sampleDigits(model, { n, steps: options.digitSteps, seed: 0 })) {
+      drawDigits($('digits-xt'), step.xt, { n, size, cols });
+      drawDigits($('digits-x0'), step.x0, { n, size, cols });
+      $('digits-status').textContent = `step ${step.i} of ${step.total}`;
+      last = step;
+      await new Promise(requestAnimationFrame);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    demo.digits = {
+      n,
+      steps: last.total,
+      size,
+      finite: last.xt.every(Number.isFinite),
+      backgroundShare: backgroundShare(last.xt),
+      seconds,
+      trainedSteps: model.info.trainedSteps,
+    };
+    $('digits-status').textContent =
+      `${n} digits, ${last.total} steps, ${seconds.toFixed(1)} s (model: ${model.info.trainedSteps} training steps, ` +
+      `${model.info.objective ?? 'hybrid'} objective)`;
+  } finally {
+    model.unet.dispose();
+  }
+}
+
+async function runAll() {
+  $('run').disabled = true;
+  try {
+    await runToy();
+    await runDigits();
+    demo.phase = 'done';
+  } catch (error) {
+    fail(error);
+  } finally {
+    $('run').disabled = false;
+  }
+}
+
+$('run').addEventListener('click', runAll);
+startBackend().then(() => (params.get('autostart') === '1' ? runAll() : undefined), fail);

@@ -183,6 +183,32 @@ describe('examples/digits.mjs', () => {
   }, 240_000);
 });
 
+describe('examples/paper-small.mjs', () => {
+  it('runs digits.mjs with each objective and tabulates their bits/dim and sample distances', async () => {
+    const out = path.join(outDir, 'paper-small');
+    const tiny = ['--steps', '2', '--timesteps', '4', '--batch', '4', '--samples', '4', '--bpd-examples', '2', '--out', out];
+    type Run = { objective: string; steps: number; bpd: { bpd: number }; nearestTestRms: { full: number; fast: number }; model: string };
+    const { stdout, result } = await runExample<{ results: Record<string, Run> }>('paper-small.mjs', tiny, 240_000);
+    expect(Object.keys(result.results).sort()).toEqual(['hybrid', 'simple', 'vlb']);
+    for (const [objective, r] of Object.entries(result.results)) {
+      expect(r.objective).toBe(objective);
+      expect(r.steps).toBe(2);
+      expect(Number.isFinite(r.bpd.bpd)).toBe(true);
+      // RMS distance of images in [−1, 1]: between 0 and 2.
+      for (const d of [r.nearestTestRms.full, r.nearestTestRms.fast]) {
+        expect(d).toBeGreaterThan(0);
+        expect(d).toBeLessThan(2);
+      }
+      expect(existsSync(r.model)).toBe(true);
+      expect(stdout).toContain(`[${objective}] digits:`);
+    }
+    // Fixed variances need no v channel: simple's U-Net outputs ε only, so its file is smaller.
+    expect(statSync(result.results.simple!.model).size).toBeLessThan(statSync(result.results.hybrid!.model).size);
+    const table = readFileSync(path.join(out, 'results.md'), 'utf8');
+    expect(table.split('\n').filter((l) => l.startsWith('| ('))).toHaveLength(3);
+  }, 300_000);
+});
+
 /** Runs examples/<name> with `args` (from the repo root, as a user would); returns stdout and its `RESULT {json}`. */
 async function runExample<R>(name: string, args: string[], timeout = 120_000): Promise<{ stdout: string; result: R }> {
   const { stdout } = await run(process.execPath, [path.join(root, 'examples', name), ...args], {

@@ -85,6 +85,13 @@ export function registerCpuTrainingKernels(): void {
 /**
  * Undoes {@link registerCpuTrainingKernels}: puts back the cpu kernels it replaced.
  * Kernels registered by anyone else are left alone. Idempotent.
+ *
+ * @example
+ * ```ts
+ * registerCpuTrainingKernels();
+ * // ... train on 'cpu' ...
+ * unregisterCpuTrainingKernels(); // tfjs's own Conv2D, FusedConv2D and conv2d gradients again
+ * ```
  */
 export function unregisterCpuTrainingKernels(): void {
   for (const [kernelName] of FASTER_KERNELS) restoreKernel(BACKEND, kernelName);

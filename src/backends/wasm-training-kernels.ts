@@ -97,6 +97,13 @@ export function registerWasmTrainingKernels(): void {
  * Undoes {@link registerWasmTrainingKernels}: removes the kernels it added and puts
  * back wasm's own kernels it replaced. Kernels registered by anyone else are left
  * alone. Idempotent.
+ *
+ * @example
+ * ```ts
+ * registerWasmTrainingKernels(); // createUNet also calls it
+ * // ... train on 'wasm' ...
+ * unregisterWasmTrainingKernels(); // wasm's own kernels again (and no conv2d filter gradient)
+ * ```
  */
 export function unregisterWasmTrainingKernels(): void {
   for (const [kernelName] of [...MISSING_KERNELS, ...FASTER_KERNELS]) restoreKernel(BACKEND, kernelName);

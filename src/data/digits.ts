@@ -130,6 +130,14 @@ export function digitsFromMnist(mnist: MnistModule, options: MnistDigitsOptions 
  * @param pixels - N × 784 values in [0, maxValue], row-major per digit.
  * @param labels - N class labels (integers ≥ 0).
  * @returns images [N, size, size, 1] float32 in [−1, 1] and labels [N] int32.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs';
+ * const pixels = readFileSync('train-images-idx3-ubyte').subarray(16); // skip the IDX headers
+ * const labels = readFileSync('train-labels-idx1-ubyte').subarray(8);
+ * const train = digitsFromPixels(pixels, labels, { size: 32, maxValue: 255 }); // x [60000, 32, 32, 1]
+ * ```
  */
 export function digitsFromPixels(pixels: ArrayLike<number>, labels: ArrayLike<number>, options: DigitPixelsOptions = {}): HostDataset<tf.Tensor4D> {
   const fn = 'digitsFromPixels';

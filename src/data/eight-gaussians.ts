@@ -28,6 +28,12 @@ export interface EightGaussiansOptions {
  *
  * @param n - number of points.
  * @returns points [n, 2] and labels [n] (the component, 0–7).
+ *
+ * @example
+ * ```ts
+ * const data = eightGaussians(10000, { seed: 0, std: 0.05, radius: 0.8 });
+ * const { x, labels } = data.sampleBatch(256, { seed: 1 }); // x: [256, 2], labels: [256] int32
+ * ```
  */
 export function eightGaussians(n: number, options: EightGaussiansOptions = {}): HostDataset<tf.Tensor2D> {
   const fn = 'eightGaussians';

@@ -27,6 +27,12 @@ export interface SwissRollOptions {
  *
  * @param n - number of points.
  * @returns points [n, 2] (no labels).
+ *
+ * @example
+ * ```ts
+ * const roll = swissRoll(10000, { seed: 0, noise: 0.02 });
+ * const { x } = roll.sampleBatch(256, { seed: 1 }); // x: [256, 2] float32
+ * ```
  */
 export function swissRoll(n: number, options: SwissRollOptions = {}): HostDataset<tf.Tensor2D> {
   const fn = 'swissRoll';

@@ -8,7 +8,16 @@ import type * as tf from '@tensorflow/tfjs-core';
  * (Salimans & Ho 2022, "Progressive Distillation").
  */
 export type ModelMeanType = 'epsilon' | 'start_x' | 'previous_x' | 'v';
-/** The accepted {@link ModelMeanType} values. */
+/**
+ * The accepted {@link ModelMeanType} values: `epsilon`, `start_x`, `previous_x`, `v`.
+ *
+ * @example
+ * ```ts
+ * // check a user's choice (e.g. a CLI flag) before building the process
+ * const modelMeanType = MODEL_MEAN_TYPES.find((m) => m === flags.predict);
+ * if (!modelMeanType) throw new Error(`--predict must be one of ${MODEL_MEAN_TYPES.join(', ')}`);
+ * ```
+ */
 export const MODEL_MEAN_TYPES: readonly ModelMeanType[] = ['epsilon', 'start_x', 'previous_x', 'v'];
 
 /**
@@ -20,7 +29,16 @@ export const MODEL_MEAN_TYPES: readonly ModelMeanType[] = ['epsilon', 'start_x',
  *   log Σ = ((v+1)/2)·log β_t + (1 − (v+1)/2)·log β̃_t (Improved DDPM, eq. 15).
  */
 export type ModelVarType = 'fixed_small' | 'fixed_large' | 'learned' | 'learned_range';
-/** The accepted {@link ModelVarType} values. */
+/**
+ * The accepted {@link ModelVarType} values: `fixed_small`, `fixed_large`, `learned`,
+ * `learned_range`.
+ *
+ * @example
+ * ```ts
+ * const learned = MODEL_VAR_TYPES.filter((v) => v.startsWith('learned')); // ['learned', 'learned_range']
+ * // a model for these outputs 2C channels: the mean part, then the variance part
+ * ```
+ */
 export const MODEL_VAR_TYPES: readonly ModelVarType[] = ['fixed_small', 'fixed_large', 'learned', 'learned_range'];
 
 /**
@@ -32,7 +50,16 @@ export const MODEL_VAR_TYPES: readonly ModelVarType[] = ['fixed_small', 'fixed_l
  * - `rescaled_kl`: `kl` × T, an estimate of the full bound from one term.
  */
 export type LossType = 'mse' | 'rescaled_mse' | 'kl' | 'rescaled_kl';
-/** The accepted {@link LossType} values. */
+/**
+ * The accepted {@link LossType} values: `mse`, `rescaled_mse`, `kl`, `rescaled_kl`.
+ *
+ * @example
+ * ```ts
+ * const diffusions = LOSS_TYPES.map((lossType) =>
+ *   new GaussianDiffusion({ betas, modelMeanType: 'epsilon', modelVarType: 'learned_range', lossType }));
+ * // compare their trainingLosses(model, x0, t).loss on one batch
+ * ```
+ */
 export const LOSS_TYPES: readonly LossType[] = ['mse', 'rescaled_mse', 'kl', 'rescaled_kl'];
 
 /** Extra arguments passed through to the model (class labels, for example). */

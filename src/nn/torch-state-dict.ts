@@ -115,10 +115,20 @@ export function loadTorchStateDict(unet: UNet, safetensorsBytes: Uint8Array): vo
  * Writes a U-Net's weights as a safetensors state dict with improved/guided-diffusion
  * key names and PyTorch layouts, loadable by `UNetModel.load_state_dict` (after
  * `safetensors.torch.load_file`). Reads the weights back from the device.
+ * Every tensor is F32; kernels are transposed to PyTorch's layouts: conv HWIO
+ * [kh, kw, in, out] → OIHW [out, in, kh, kw], dense [in, out] → [out, in], and the
+ * attention's `qkv` / `proj_out` [in, out] → 1-D conv [out, in, 1].
  *
  * @param unet - the model.
  * @param metadata - string pairs stored in the file's `__metadata__`.
  * @returns the file's bytes.
+ *
+ * @example
+ * ```ts
+ * import { writeFileSync } from 'node:fs';
+ * writeFileSync('model.safetensors', exportTorchStateDict(unet, { step: '10000' }));
+ * // PyTorch: model.load_state_dict(safetensors.torch.load_file('model.safetensors'))
+ * ```
  */
 export function exportTorchStateDict(unet: UNet, metadata: Record<string, string> = {}): Uint8Array {
   const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};

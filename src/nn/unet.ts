@@ -15,9 +15,21 @@ export interface UNetKwargs {
 }
 
 /**
- * An ADM U-Net (improved-diffusion / guided-diffusion `UNetModel`) on tfjs-layers.
- * `forward` is a {@link DiffusionModel}: pass `unet.forward` to any
- * {@link GaussianDiffusion} method.
+ * An ADM U-Net (improved-diffusion / guided-diffusion `UNetModel`) on tfjs-layers,
+ * built by {@link createUNet}. `forward` is a {@link DiffusionModel}: pass
+ * `unet.forward` to any {@link GaussianDiffusion} method. It maps x_t
+ * [B, imageSize, imageSize, inChannels] and timesteps t [B] (plus labels y [B] for a
+ * class-conditional model) to the prediction, e.g. ε_θ(x_t, t), as
+ * [B, imageSize, imageSize, outChannels]; with `learnSigma` the first half of the
+ * channels is the mean part and the second half the variance part.
+ *
+ * @example
+ * ```ts
+ * const unet = createUNet({ imageSize: 32, inChannels: 1, modelChannels: 32, outChannels: 1,
+ *   numResBlocks: 1, attentionResolutions: [], channelMult: [1, 2] });
+ * const x = tf.randomNormal([4, 32, 32, 1]);
+ * const eps = unet.forward(x, tf.tensor1d([0, 250, 500, 999], 'int32')); // [4, 32, 32, 1]
+ * ```
  */
 export class UNet {
   /** The configuration with every default filled in. */

@@ -24,7 +24,18 @@ export interface TimestepSample extends tf.TensorContainerObject {
 /**
  * A distribution over the T timesteps of a process, to reduce the variance of the
  * training objective (improved-diffusion's `ScheduleSampler`). Subclasses give the
- * unnormalised weights; sampling and importance weights are shared.
+ * unnormalised weights w [T]; sampling and importance weights are shared:
+ *
+ *   p(t) = w_t / Σ_s w_s,   importance weight 1 / (T·p(t)),
+ *
+ * so E_{t∼p}[L_t / (T·p(t))] = (1/T) Σ_t L_t, the uniform average, whatever w is.
+ *
+ * @example
+ * ```ts
+ * const sampler: ScheduleSampler = new UniformSampler(diffusion.numTimesteps); // or a LossSecondMomentResampler
+ * const { timesteps, weights } = sampler.sample(64, { seed: 0 }); // each [64]
+ * const loss = tf.mean(tf.mul(diffusion.trainingLosses(model, x0, timesteps).loss, weights));
+ * ```
  */
 export abstract class ScheduleSampler {
   /** T. */

@@ -44,7 +44,14 @@ export function betasForAlphaBar(
  * The cosine ᾱ(t) of Improved DDPM (eq. 17): ᾱ(t) = cos²(((t + s) / (1 + s)) · π/2), s = 0.008.
  * The offset s keeps β_t from being too small near t = 0.
  *
- * @param t - time in [0, 1].
+ * @param t - time in [0, 1] (t = step/T).
+ * @returns ᾱ(t), decreasing from ≈ 0.99984 at t = 0 to ≈ 0 (3.7e-33) at t = 1.
+ *
+ * @example
+ * ```ts
+ * cosineAlphaBar(0.5);                                  // ≈ 0.4938
+ * const betas = betasForAlphaBar(4000, cosineAlphaBar); // namedBetaSchedule('cosine', 4000)
+ * ```
  */
 export function cosineAlphaBar(t: number): number {
   return Math.cos(((t + 0.008) / 1.008) * Math.PI / 2) ** 2;

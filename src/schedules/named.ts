@@ -3,7 +3,16 @@ import { betasForAlphaBar, cosineAlphaBar } from './alpha-bar';
 import { linspace } from './linspace';
 import { checkNumTimesteps } from './validate';
 
-/** The schedules {@link namedBetaSchedule} knows. */
+/**
+ * The schedules {@link namedBetaSchedule} knows, in order: `linear`, `cosine`,
+ * `scaled_linear`, `sigmoid` (each a {@link BetaScheduleName}).
+ *
+ * @example
+ * ```ts
+ * BETA_SCHEDULE_NAMES.includes('cosine'); // true
+ * const schedules = BETA_SCHEDULE_NAMES.map((name) => NoiseSchedule.named(name, 1000));
+ * ```
+ */
 export const BETA_SCHEDULE_NAMES = ['linear', 'cosine', 'scaled_linear', 'sigmoid'] as const;
 
 /** Name of a predefined beta schedule. */

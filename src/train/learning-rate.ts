@@ -19,6 +19,14 @@ export interface LearningRateSchedule {
  * @param step - s, the index of the step about to be taken.
  * @param schedule - η, W and A.
  * @returns the learning rate, float64.
+ *
+ * @example
+ * ```ts
+ * const schedule = { lr: 1e-4, warmupSteps: 1000, lrAnnealSteps: 10000 };
+ * learningRateAt(0, schedule);    // 1e-7: η/W
+ * learningRateAt(5000, schedule); // 5e-5: warmed up, halfway down the anneal
+ * optimizer.applyGradients(grads, learningRateAt(step, schedule)); // an AdamW
+ * ```
  */
 export function learningRateAt(step: number, schedule: LearningRateSchedule): number {
   if (!Number.isInteger(step) || step < 0) {

@@ -19,7 +19,14 @@ export interface GroupNormalizationArgs {
  *   y = (x − μ_{b,g}) / √(σ²_{b,g} + ε) · γ_c + β_c
  *
  * with the biased variance, as `torch.nn.GroupNorm`. ADM's `normalization(ch)` is
- * this with G = 32.
+ * this with G = 32. Output has the input's shape; weights γ (`gamma`, ones) and β
+ * (`beta`, zeros), each [C].
+ *
+ * @example
+ * ```ts
+ * const norm = new GroupNormalization({ groups: 32, name: 'out.0' });
+ * const y = norm.apply(tf.randomNormal([2, 16, 16, 64])) as tf.Tensor4D; // [2, 16, 16, 64]
+ * ```
  */
 export class GroupNormalization extends tfl.layers.Layer {
   /** @internal */

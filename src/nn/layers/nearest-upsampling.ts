@@ -6,7 +6,15 @@ import * as tfl from '@tensorflow/tfjs-layers';
  * `F.interpolate(x, scale_factor=2, mode="nearest")`), by duplicating rows and
  * columns with stack + reshape. tfjs' `resizeNearestNeighbor` would do, but its
  * gradient kernel on the cpu backend (4.22) offsets every batch element after the
- * first wrongly, which silently corrupts training there.
+ * first wrongly, which silently corrupts training there. Weightless:
+ *
+ *   y[b, i, j, c] = x[b, ⌊i/2⌋, ⌊j/2⌋, c].
+ *
+ * @example
+ * ```ts
+ * const up = new NearestUpsampling2D();
+ * const y = up.apply(tf.randomNormal([2, 8, 8, 64])) as tf.Tensor4D; // [2, 16, 16, 64]
+ * ```
  */
 export class NearestUpsampling2D extends tfl.layers.Layer {
   /** @internal */

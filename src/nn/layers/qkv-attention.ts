@@ -26,6 +26,13 @@ export interface QKVAttentionArgs {
  *
  * Uses only ops with gradients on every backend (reshape, transpose, split, batched
  * matMul with equal batch shapes, softmax).
+ *
+ * @example
+ * ```ts
+ * const attention = new QKVAttention({ numHeads: 4, order: 'legacy' });
+ * const qkv = tf.randomNormal([2, 8, 8, 3 * 128]); // the qkv projection's output, [B, H, W, 3C]
+ * const out = attention.apply(qkv) as tf.Tensor4D;  // [2, 8, 8, 128]: 4 heads of c = 32
+ * ```
  */
 export class QKVAttention extends tfl.layers.Layer {
   /** @internal */

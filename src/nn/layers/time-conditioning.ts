@@ -16,7 +16,15 @@ export interface TimeConditioningArgs {
  *   additive:     h + e
  *   scale-shift:  h · (1 + e_scale) + e_shift,  [e_scale, e_shift] = split(e, 2)
  *
- * Inputs `[h, e]`; weightless (the projection is a Dense layer before it).
+ * Inputs `[h, e]`; weightless (the projection is a Dense layer before it). Output
+ * [B, H, W, C], h's shape.
+ *
+ * @example
+ * ```ts
+ * const h = tf.randomNormal([2, 16, 16, 64]);
+ * const e = tf.randomNormal([2, 128]); // [B, 2C]: scale, then shift
+ * const out = new TimeConditioning({ scaleShift: true }).apply([h, e]) as tf.Tensor4D; // [2, 16, 16, 64]
+ * ```
  */
 export class TimeConditioning extends tfl.layers.Layer {
   /** @internal */

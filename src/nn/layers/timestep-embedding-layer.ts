@@ -14,7 +14,17 @@ export interface TimestepEmbeddingLayerArgs {
 
 /**
  * The sinusoidal {@link timestepEmbedding} as a weightless layer: [B, 1] (or [B])
- * float32 timesteps → [B, dim].
+ * float32 timesteps → [B, dim], with half = ⌊dim/2⌋ and f_i = maxPeriod^(−i/half),
+ *
+ *   emb(t) = [cos(t·f_0), …, cos(t·f_{half−1}), sin(t·f_0), …, sin(t·f_{half−1})]
+ *
+ * (plus a zero column when dim is odd).
+ *
+ * @example
+ * ```ts
+ * const embed = new TimestepEmbeddingLayer({ dim: 128 });
+ * const emb = embed.apply(tf.tensor2d([[0], [500]])) as tf.Tensor2D; // [2, 128]
+ * ```
  */
 export class TimestepEmbeddingLayer extends tfl.layers.Layer {
   /** @internal */

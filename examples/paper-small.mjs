@@ -20,11 +20,11 @@ import { parseArgs } from 'node:util';
 
 const { values: opts } = parseArgs({
   options: {
-    steps: { type: 'string', default: '800' },
+    steps: { type: 'string', default: '1200' },
     lr: { type: 'string', default: '1e-3' },
     batch: { type: 'string', default: '32' },
     timesteps: { type: 'string', default: '1000' },
-    samples: { type: 'string', default: '36' },
+    samples: { type: 'string', default: '25' },
     'bpd-examples': { type: 'string', default: '64' },
     out: { type: 'string', default: 'out/paper-small' },
     parallel: { type: 'string', default: '3' },

@@ -1,9 +1,22 @@
 // `npm run bench` on the GPU backends in headless Chromium: bundles the page (entry.mjs),
 // serves it on 127.0.0.1, starts the backend under each of its flag sets in turn
 // (chromium.mjs) and runs bench/measure.mjs in the page under the first that works.
-import { bundlePage } from './bundle.mjs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleForBrowser, serveRoutes } from '../../scripts/browser-page.mjs';
 import { FLAG_SETS, launchChromium } from './chromium.mjs';
-import { servePage } from './serve.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PAGE = '<!doctype html><meta charset="utf-8"><title>difflib bench</title><script type="module" src="/page.js"></script>';
+
+/** Bundles entry.mjs and serves it as the page `/`. */
+async function servePage() {
+  const bundle = await bundleForBrowser(path.join(here, 'entry.mjs'), path.join(here, '..', '..', 'node_modules', '.cache', 'difflib-bench', 'page.js'));
+  return serveRoutes({
+    '/': { type: 'text/html; charset=utf-8', body: PAGE },
+    '/page.js': { type: 'text/javascript; charset=utf-8', file: bundle },
+  });
+}
 
 /**
  * Measures `configName` on `backend` inside headless Chromium.
@@ -19,7 +32,7 @@ import { servePage } from './serve.mjs';
 export async function measureInBrowser({ backend, configName, options, log }) {
   const flagSets = FLAG_SETS[backend];
   if (!flagSets) throw new Error(`${backend} has no browser runtime here (only ${Object.keys(FLAG_SETS).join(', ')})`);
-  const server = await servePage(await bundlePage());
+  const server = await servePage();
   try {
     const failures = [];
     for (const flags of flagSets) {

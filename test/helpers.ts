@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { DifflibError } from '../src/index';
 
 /** Asserts `body` leaves the live tensor count unchanged once its results are disposed. */
@@ -92,4 +92,21 @@ export function values(size: number, seed: number): Float32Array {
     out[i] = state / 2 ** 31 - 1;
   }
   return out;
+}
+
+/**
+ * Asserts that calling `register` twice more keeps every kernel in `names` registered for
+ * `backend` exactly as it was, and warns about nothing (tfjs warns on re-registration).
+ */
+export function expectIdempotentRegistration(register: () => void, backend: string, names: readonly string[]): void {
+  const before = names.map((n) => tf.getKernel(n, backend));
+  const warn = vi.spyOn(console, 'warn');
+  try {
+    register();
+    register();
+    expect(warn).not.toHaveBeenCalled();
+  } finally {
+    warn.mockRestore();
+  }
+  names.forEach((n, i) => expect(tf.getKernel(n, backend), n).toBe(before[i]));
 }

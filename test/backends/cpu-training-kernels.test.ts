@@ -4,7 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerCpuTrainingKernels, unregisterCpuTrainingKernels } from '../../src/backends/cpu-training-kernels';
 import { useBackend } from '../backends';
-import { expectNoLeak, relativeError, values } from '../helpers';
+import { expectIdempotentRegistration, expectNoLeak, relativeError, values } from '../helpers';
 
 /**
  * Tolerances. u = 2⁻²⁴ (float32 unit roundoff). For one output entry, S = Σ|terms| of its
@@ -123,16 +123,7 @@ describe('registerCpuTrainingKernels', () => {
   });
 
   it('is idempotent: a second call changes nothing and warns about nothing', () => {
-    const before = KERNELS.map((n) => tf.getKernel(n, 'cpu'));
-    const warn = vi.spyOn(console, 'warn');
-    try {
-      registerCpuTrainingKernels();
-      registerCpuTrainingKernels();
-      expect(warn).not.toHaveBeenCalled();
-    } finally {
-      warn.mockRestore();
-    }
-    KERNELS.forEach((n, i) => expect(tf.getKernel(n, 'cpu')).toBe(before[i]));
+    expectIdempotentRegistration(registerCpuTrainingKernels, 'cpu', KERNELS);
   });
 
   it("unregisterCpuTrainingKernels puts tfjs's own kernels back (twice is harmless), and registering again works", () => {

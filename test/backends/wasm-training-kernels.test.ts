@@ -7,7 +7,7 @@ import {
   unregisterWasmTrainingKernels,
 } from '../../src/backends/wasm-training-kernels';
 import { useBackend, type NodeBackend } from '../backends';
-import { expectDifflibError, expectNoLeak, relativeError, values } from '../helpers';
+import { expectDifflibError, expectIdempotentRegistration, expectNoLeak, relativeError, values } from '../helpers';
 
 /**
  * Tolerance, relative to the largest |value| of the reference tensor. Every entry is a
@@ -81,18 +81,7 @@ describe('registerWasmTrainingKernels', () => {
   });
 
   it('is idempotent: a second call changes nothing and warns about nothing', () => {
-    const names = ['Conv2DBackpropFilter', 'UnsortedSegmentSum', 'Conv2DBackpropInput', 'BatchMatMul'];
-    const before = names.map((n) => tf.getKernel(n, 'wasm'));
-    const warn = vi.spyOn(console, 'warn');
-    try {
-      registerWasmTrainingKernels();
-      registerWasmTrainingKernels();
-      expect(warn).not.toHaveBeenCalled();
-    } finally {
-      warn.mockRestore();
-    }
-    expect(names.map((n) => tf.getKernel(n, 'wasm'))).toEqual(before);
-    for (let i = 0; i < names.length; i++) expect(tf.getKernel(names[i]!, 'wasm')).toBe(before[i]);
+    expectIdempotentRegistration(registerWasmTrainingKernels, 'wasm', ['Conv2DBackpropFilter', 'UnsortedSegmentSum', 'Conv2DBackpropInput', 'BatchMatMul']);
   });
 
   it('a second copy of the module (ESM + CJS builds) recognises and can undo the first copy\'s kernels', async () => {

@@ -8,7 +8,7 @@ import { assertBackendComputes } from './browser/assert-computes.mjs';
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 /**
- * @typedef {(tf: typeof import('@tensorflow/tfjs-core'), difflib: typeof import('difflib')) => Promise<string>} Starter
+ * @typedef {(tf: typeof import('@tensorflow/tfjs-core'), difflib: typeof import('difflib'), options: { wasmThreads: number }) => Promise<string>} Starter
  * @type {Record<string, Starter>}
  */
 export const NODE_BACKENDS = {
@@ -19,13 +19,16 @@ export const NODE_BACKENDS = {
     return "tfjs-backend-cpu (plain JavaScript kernels) + difflib's conv kernels";
   },
 
-  async wasm(tf, difflib) {
-    await import('@tensorflow/tfjs-backend-wasm');
+  async wasm(tf, difflib, { wasmThreads }) {
+    const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
+    // 1: tfjs-backend-wasm's own (single-threaded) build; more: its threaded build, through difflib/node.
+    if (wasmThreads > 1) (await import('difflib/node')).registerThreadedWasmBackend({ threads: wasmThreads });
     await setBackend(tf, 'wasm');
     difflib.registerWasmTrainingKernels();
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-    return `tfjs-backend-wasm (XNNPACK${simd ? ', SIMD' : ''}, ${threads ? 'multithreaded' : 'single thread'}) + difflib's training kernels`;
+    const threads = getThreadsCount();
+    const build = threads > 1 ? `${threads} threads (difflib/node registerThreadedWasmBackend)` : 'single thread';
+    return `tfjs-backend-wasm (XNNPACK${simd ? ', SIMD' : ''}, ${build}) + difflib's training kernels`;
   },
 
   async tensorflow(tf) {

@@ -11,6 +11,8 @@
 //        --runtime node|browser   where webgpu runs (default node, through the `webgpu`
 //                                 package; browser: Chromium). webgl always runs in Chromium.
 //        --config tiny|small|cifar  --warmup N  --repeats N  --ddim-steps N  --leak-steps N
+//        --wasm-threads N   wasm's thread count (default: the cores, at most 8; 1 = tfjs's
+//                           single-threaded build, >1 = its threaded build via difflib/node)
 //        --profile (per-kernel train-step times)  --out DIR (default bench/results)
 //        --strict   exit 1 when any backend asked for is skipped (CI's smoke run)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +34,7 @@ const { values: opts } = parseArgs({
     repeats: { type: 'string', default: '5' },
     'ddim-steps': { type: 'string', default: '50' },
     'leak-steps': { type: 'string', default: '100' },
+    'wasm-threads': { type: 'string', default: String(Math.min(8, os.availableParallelism())) },
     profile: { type: 'boolean', default: false },
     strict: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(root, 'bench', 'results') },
@@ -56,6 +59,8 @@ const options = {
   leakSteps: count('leak-steps', 0),
   profile: opts.profile,
 };
+const wasmThreads = count('wasm-threads', 1);
+if (wasmThreads > 8) fail(`--wasm-threads must be at most 8, got ${wasmThreads}`);
 
 const version = (pkg) => JSON.parse(readFileSync(path.join(root, 'node_modules', pkg, 'package.json'), 'utf8')).version;
 const machine = {
@@ -113,7 +118,7 @@ async function measureInNode(backend, log) {
   const { NODE_BACKENDS } = await import('./node-backends.mjs');
   const start = NODE_BACKENDS[backend];
   if (!start) throw new Error(`${backend} has no Node runtime here; try --runtime browser`);
-  const backendInfo = await start(tf, difflib);
+  const backendInfo = await start(tf, difflib, { wasmThreads });
   log(backendInfo);
   const { measure } = await import('./measure.mjs');
   return { backendInfo, result: await measure({ tf, difflib, config, ...options, log }) };

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { AdamW, createUNet, registerWasmTrainingKernels } from 'difflib';
+import { registerThreadedWasmBackend } from 'difflib/node';
 import { timeRepeats } from '../stats.mjs';
 
 /** AdamW's η in both train steps (improved-diffusion's default); no weight decay. */
@@ -12,9 +13,12 @@ export const LEARNING_RATE = 1e-4;
 
 /**
  * Selects tfjs-backend-wasm and its training kernels.
+ * @param {number} threads - 1: tfjs-backend-wasm's own single-threaded build; more: its
+ *   threaded build on that many threads (difflib/node's registerThreadedWasmBackend).
  * @returns {Promise<string>} a description of the backend.
  */
-export async function useWasm() {
+export async function useWasm(threads) {
+  if (threads > 1) registerThreadedWasmBackend({ threads });
   await tf.setBackend('wasm');
   await tf.ready();
   registerWasmTrainingKernels();

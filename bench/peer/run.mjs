@@ -4,9 +4,12 @@
 // (images/s) and one train step (forward + backward of MSE + AdamW) timed on each side.
 //
 //   npm run bench:peer -- [--config tiny|small|cifar] [--threads 2] [--both-threads]
-//                         [--warmup 2] [--repeats 5] [--json bench/results/peer-<config>.json]
+//                         [--wasm-threads 2] [--warmup 2] [--repeats 5]
+//                         [--json bench/results/peer-<config>.json]
 //
 // --threads: PyTorch's intra-op threads; --both-threads also runs PyTorch on 1 thread.
+// --wasm-threads: difflib's (wasm's) threads, default the same as --threads; 1 is
+// tfjs-backend-wasm's single-threaded build.
 // Exits 1 when the parameter counts differ, the outputs differ by more than 1e-4 of the
 // output scale, or adm_unet fails its reference cases (before timing anything), or when
 // difflib's train step fails (after writing the rest).
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
   options: {
     config: { type: 'string', default: 'small' },
     threads: { type: 'string', default: '2' },
+    'wasm-threads': { type: 'string' },
     'both-threads': { type: 'boolean', default: false },
     warmup: { type: 'string', default: '2' },
     repeats: { type: 'string', default: '5' },
@@ -51,6 +55,8 @@ function fail(message) {
 const bench = CONFIGS[args.config] ?? fail(`--config must be one of ${Object.keys(CONFIGS).join(', ')}, got ${args.config}`);
 const timing = { warmup: count('warmup', 0), repeats: count('repeats', 1) };
 const threads = count('threads', 1);
+const wasmThreads = args['wasm-threads'] === undefined ? threads : count('wasm-threads', 1);
+if (wasmThreads > 8) fail(`--wasm-threads must be at most 8, got ${wasmThreads}`);
 const threadCounts = args['both-threads'] && threads !== 1 ? [threads, 1] : [threads];
 const jsonPath = path.resolve(root, args.json ?? `bench/results/peer-${args.config}.json`);
 
@@ -64,7 +70,7 @@ const machine = { nproc: os.availableParallelism(), loadavg: os.loadavg(), node:
 process.stderr.write(`bench:peer ${args.config} (${bench.description}), batch ${bench.batch}; ${machine.nproc} cores, load ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}\n`);
 
 const reference = runReferenceCheck();
-const backend = await useWasm();
+const backend = await useWasm(wasmThreads);
 const unet = randomUNet(bench.unet, SEED);
 const batch = fixedBatch(bench.unet, bench.batch, bench.timesteps, SEED);
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { groupNorm } from '../group-norm';
 
 /** Configuration of {@link GroupNormalization}. */
 export interface GroupNormalizationArgs {
@@ -53,16 +54,8 @@ export class GroupNormalization extends tfl.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => {
-      const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-      const [b, ...rest] = x.shape;
-      const channels = rest[rest.length - 1]!;
-      const spatial = rest.slice(0, -1).reduce((p, s) => p * s, 1);
-      const grouped = tf.reshape(x, [b!, spatial, this.groups, channels / this.groups]);
-      const { mean, variance } = tf.moments(grouped, [1, 3], true);
-      const normalized = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, this.epsilon)));
-      return tf.add(tf.mul(tf.reshape(normalized, x.shape), this.gamma.read()), this.beta.read());
-    });
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    return groupNorm(x, this.gamma.read(), this.beta.read(), this.groups, this.epsilon);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

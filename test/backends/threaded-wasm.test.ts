@@ -1,0 +1,91 @@
+// difflib/node's registerThreadedWasmBackend: tfjs-backend-wasm's threaded build in Node.
+// Every test file runs in its own process, so the wasm backend this file starts (threaded)
+// is the only one it sees; the single-threaded build is covered by the other suites.
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core alone registers no gradients; tfjs-layers registers them all.
+import '@tensorflow/tfjs-layers';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { registerWasmTrainingKernels } from '../../src/backends/wasm-training-kernels';
+import { registerThreadedWasmBackend } from '../../src/node';
+import { useBackend } from '../backends';
+import { expectDifflibError, expectNoLeak, relativeError, values } from '../helpers';
+
+const FN = 'registerThreadedWasmBackend';
+const THREADS = 2;
+/** As in wasm-training-kernels.test.ts: float32 sums in another order, relative to the largest entry. */
+const RTOL = 1e-5;
+
+/** x [4, 16, 16, 32], w [3, 3, 32, 48], r [4, 16, 16, 48]: large enough that XNNPACK splits the work. */
+function convNetInputs(): { x: tf.Tensor4D; w: tf.Tensor4D; r: tf.Tensor4D; q: tf.Tensor3D; k: tf.Tensor3D } {
+  return {
+    x: tf.tensor4d(values(4 * 16 * 16 * 32, 1), [4, 16, 16, 32]),
+    w: tf.tensor4d(values(3 * 3 * 32 * 48, 2), [3, 3, 32, 48]),
+    r: tf.tensor4d(values(4 * 16 * 16 * 48, 3), [4, 16, 16, 48]),
+    q: tf.tensor3d(values(8 * 64 * 32, 4), [8, 64, 32]),
+    k: tf.tensor3d(values(8 * 64 * 32, 5), [8, 64, 32]),
+  };
+}
+
+/**
+ * A conv and an attention product and their gradients: conv2d forward, the filter and
+ * input gradients of Σ r·conv2d(x, w) (difflib's wasm training kernels), and q·kᵀ with
+ * the gradient of Σ (q·kᵀ)² in q (BatchMatMul, difflib's kernel on XNNPACK GEMMs).
+ */
+function convAndAttention(): tf.Tensor[] {
+  const { x, w, r, q, k } = convNetInputs();
+  const y = tf.conv2d(x, w, 1, 'same');
+  const [dx, dw] = tf.grads((a, b) => tf.sum(tf.mul(r, tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'))))([x, w]);
+  const scores = tf.matMul(q, k, false, true);
+  const dq = tf.grad((a) => tf.sum(tf.square(tf.matMul(a as tf.Tensor3D, k, false, true))))(q);
+  tf.dispose([x, w, r, q, k]);
+  return [y, dx!, dw!, scores, dq];
+}
+
+let expected: Float32Array[];
+
+beforeAll(async () => {
+  await useBackend('cpu');
+  const outs = convAndAttention();
+  expected = outs.map((t) => Float32Array.from(t.dataSync()));
+  tf.dispose(outs);
+});
+
+describe('registerThreadedWasmBackend', () => {
+  it('refuses a thread count it cannot honour, before changing anything', () => {
+    const factory = tf.engine().registryFactory['wasm'];
+    for (const threads of [0, -1, 1.5, 9, Number.NaN, '2' as never]) {
+      const err = expectDifflibError(() => registerThreadedWasmBackend({ threads }), FN, 'options.threads', 'INVALID_ARGUMENT');
+      expect(err.message).toContain('integer in [1, 8]');
+    }
+    expect(tf.engine().registryFactory['wasm']).toBe(factory);
+  });
+
+  it('starts the threaded build: XNNPACK reports the requested threads, and its workers never hold Node open', async () => {
+    const ports = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+    const portsBefore = ports();
+    registerThreadedWasmBackend({ threads: THREADS });
+    await useBackend('wasm');
+    registerWasmTrainingKernels();
+    expect(getThreadsCount()).toBe(THREADS);
+    // emscripten refs each worker it starts a pthread on; ref'd, each shows as an active MessagePort.
+    expect(ports()).toBe(portsBefore);
+  });
+
+  it('computes what the cpu backend computes: conv2d, its gradients and attention products', async () => {
+    await tf.setBackend('wasm');
+    expectNoLeak(() => convAndAttention());
+    const outs = convAndAttention();
+    const got = outs.map((t) => Float32Array.from(t.dataSync()));
+    tf.dispose(outs);
+    got.forEach((g, i) => {
+      expect(g.length, `output ${i} size`).toBe(expected[i]!.length);
+      expect(relativeError(g, expected[i]!), `output ${i} relative error`).toBeLessThanOrEqual(RTOL);
+    });
+  });
+
+  it('refuses once the wasm backend has started (its module cannot be swapped then)', () => {
+    expectDifflibError(() => registerThreadedWasmBackend({ threads: 1 }), FN, 'options', 'UNSATISFIABLE');
+    expect(getThreadsCount()).toBe(THREADS);
+  });
+});

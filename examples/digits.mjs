@@ -9,7 +9,7 @@
 //
 // Flags: --steps N  --batch N  --size 16|32  --timesteps T  --lr X  --channels N
 //        --samples N  --bpd-examples N  --save-every N  --seed N  --out DIR
-//        --backend wasm|cpu  --resume
+//        --backend wasm|cpu  --threads N (wasm's threads; default the cores, at most 8)  --resume
 //        --objective hybrid|simple|vlb   (Improved DDPM §3: hybrid = L_simple + λ·L_vlb with
 //                                          learned_range σ; simple = L_simple, fixed σ² = β_t;
 //                                          vlb = L_vlb, learned_range σ, loss-second-moment t)
@@ -18,6 +18,7 @@
 // DIR/model.safetensors (the EMA weights with their config, for examples/browser) and a
 // final `RESULT {json}` line (loss, bits/dim, sample distance to the test set, timings).
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -50,6 +51,7 @@ const { values: opts } = parseArgs({
     seed: { type: 'string', default: '0' },
     out: { type: 'string', default: 'out/digits' },
     backend: { type: 'string', default: 'wasm' },
+    threads: { type: 'string', default: String(Math.min(8, os.availableParallelism())) },
     resume: { type: 'boolean', default: false },
     objective: { type: 'string', default: 'hybrid' },
   },
@@ -79,6 +81,9 @@ const CHECKPOINT = path.join(OUT, 'checkpoint');
 mkdirSync(OUT, { recursive: true });
 
 await import(opts.backend === 'cpu' ? '@tensorflow/tfjs-backend-cpu' : '@tensorflow/tfjs-backend-wasm');
+const THREADS = int('threads');
+// tfjs-backend-wasm is single-threaded in Node; difflib/node starts its threaded build.
+if (opts.backend === 'wasm' && THREADS > 1) (await import('difflib/node')).registerThreadedWasmBackend({ threads: THREADS });
 await tf.setBackend(opts.backend);
 await tf.ready();
 
@@ -136,7 +141,8 @@ const trainer = opts.resume
   : new Trainer({ diffusion, model: unet, ...hyper });
 console.log(
   `digits: ${train.length} training / ${test.length} test digits at ${SIZE}×${SIZE}, U-Net ${unet.countParams()} params, ` +
-    `cosine T=${T}, ${OBJECTIVE.label}, batch ${BATCH}, ${tf.getBackend()}; from step ${trainer.stepCount} to ${STEPS}`,
+    `cosine T=${T}, ${OBJECTIVE.label}, batch ${BATCH}, ${tf.getBackend()}${opts.backend === 'wasm' ? ` (${THREADS} thread${THREADS === 1 ? '' : 's'})` : ''}; ` +
+    `from step ${trainer.stepCount} to ${STEPS}`,
 );
 
 // ---------------------------------------------------------------- training

@@ -8,12 +8,13 @@
 //   node examples/paper-small.mjs --steps 2 --timesteps 4 --batch 4 --samples 4 --bpd-examples 2
 //
 // Flags: --steps N  --lr X  --batch N  --timesteps T  --samples N  --bpd-examples N  --out DIR
-//        --parallel N (runs at once; default 3: each run is single-threaded wasm)
+//        --parallel N (runs at once; default 3, each on cores/N wasm threads, at least 1)
 //
 // Each run is `node examples/digits.mjs --objective <o> ...` writing DIR/<o>/; its output
 // is echoed with an [o] prefix. Writes DIR/results.json and DIR/results.md (the table).
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -32,6 +33,7 @@ const { values: opts } = parseArgs({
 });
 const PARALLEL = Number(opts.parallel);
 if (!Number.isInteger(PARALLEL) || PARALLEL < 1) throw new Error(`--parallel must be an integer >= 1, got ${opts.parallel}`);
+const THREADS = Math.max(1, Math.floor(os.availableParallelism() / PARALLEL));
 const OBJECTIVES = ['simple', 'hybrid', 'vlb'];
 const digits = path.join(path.dirname(fileURLToPath(import.meta.url)), 'digits.mjs');
 mkdirSync(opts.out, { recursive: true });
@@ -41,7 +43,7 @@ function train(objective) {
   const args = [
     digits, '--objective', objective, '--steps', opts.steps, '--lr', opts.lr, '--batch', opts.batch,
     '--timesteps', opts.timesteps, '--samples', opts.samples, '--bpd-examples', opts['bpd-examples'],
-    '--out', path.join(opts.out, objective),
+    '--threads', String(THREADS), '--out', path.join(opts.out, objective),
   ];
   console.log(`[${objective}] node ${path.relative(process.cwd(), digits)} ${args.slice(1).join(' ')}`);
   return new Promise((resolve, reject) => {

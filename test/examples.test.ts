@@ -164,6 +164,9 @@ describe('examples/digits.mjs', () => {
     const tiny = ['--timesteps', '4', '--batch', '4', '--samples', '4', '--bpd-examples', '2', '--save-every', '1', '--out', out];
     const first = await runDigits(['--steps', '2', ...tiny]);
     expect(first.result.steps).toBe(2);
+    // wasm on every core (at most 8): tfjs-backend-wasm's threaded build, through difflib/node.
+    const threads = Math.min(8, os.availableParallelism());
+    expect(first.stdout).toContain(`wasm (${threads} thread${threads === 1 ? '' : 's'})`);
     expect(existsSync(path.join(out, 'checkpoint', 'checkpoint'))).toBe(true);
     const resumed = await runDigits(['--steps', '3', '--resume', ...tiny]);
     expect(resumed.stdout).toMatch(/from step 2 to 3/);

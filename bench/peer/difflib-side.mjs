@@ -22,7 +22,7 @@ export async function useWasm(threads) {
   await tf.setBackend('wasm');
   await tf.ready();
   registerWasmTrainingKernels();
-  const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   return `tfjs ${tf.version_core} wasm (${simd ? 'SIMD' : 'no SIMD'}, ${getThreadsCount()} thread${getThreadsCount() === 1 ? '' : 's'})`;
 }
 

@@ -61,10 +61,13 @@ export function groupNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.
 
   /** mean_r m[b, r, c]: m [B, R, C] → [B, 1, C]. */
   const channelMeans = (m: tf.Tensor): tf.Tensor3D => meanOverRows(m, batch!, rows, channels);
-  /** Per-channel means over R [B, 1, C] → their group's mean, repeated per channel [B, 1, C]. */
+  /**
+   * Per-channel means over R [B, 1, C] → their group's mean, repeated per channel [B, 1, C]
+   * (by a broadcast multiply: the cpu backend's Tile reads its input back).
+   */
   const groupMeans = (means: tf.Tensor): tf.Tensor => {
     const byGroup = tf.mean(tf.reshape(means, [batch!, groups, perGroup]), 2, true); // [B, G, 1]
-    return tf.reshape(tf.tile(byGroup, [1, 1, perGroup]), [batch!, 1, channels]);
+    return tf.reshape(tf.mul(byGroup, tf.ones([1, 1, perGroup])), [batch!, 1, channels]);
   };
 
   // customGrad passes the inputs, then the save function, as one variadic list.

@@ -3,7 +3,6 @@ import { batchMatMulOnGemm } from './batch-mat-mul';
 import { conv2dBackpropFilter } from './conv2d-backprop-filter';
 import { conv2dBackpropInput } from './conv2d-backprop-input';
 import { depthwiseConv2dBackpropFilter, depthwiseConv2dBackpropInput } from './depthwise-conv2d-backprop';
-import { identityByReference } from './identity-by-reference';
 import { addMissingKernel, replaceKernel, restoreKernel } from './kernel-replacement';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
 
@@ -37,13 +36,10 @@ const MISSING_KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
  *   [8192,64]·[576,64]ᵀ 450 → 40 ms (11x); q·kᵀ [32,256,64]·[32,256,64]ᵀ 185 → 34 ms
  *   (5.4x); p·v [32,256,256]·[32,256,64] 180 → 41 ms (4.4x); pᵀ·dy 185 → 51 ms (3.6x).
  *   Within 4e-6 of wasm's kernel relative to the largest entry (summation order).
- * - Identity: a reference instead of a copy (~120 ms and the saved activations' memory
- *   per `small` train step).
  */
 const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelConfig) => tf.KernelFunc]> = [
   [tf.Conv2DBackpropInput, () => conv2dBackpropInput],
   [tf.BatchMatMul, (original) => batchMatMulOnGemm(original.kernelFunc)],
-  [tf.Identity, (original) => identityByReference(original.kernelFunc)],
 ];
 
 /**
@@ -63,9 +59,6 @@ const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelConfig
  *   (matMul's gradients, attention) as XNNPACK GEMMs or one depthwise conv instead of
  *   wasm's direct loop (3.6-11x faster); untransposed batch-1 products, which wasm
  *   already runs on XNNPACK, and small ones still go to wasm's kernel. REPLACES it.
- * - `Identity` — `tf.clone`, which tfjs-core runs on every tensor a gradient saves, as
- *   a new reference to the same data (as the cpu and webgl backends do) instead of
- *   wasm's copy. REPLACES it.
  *
  * Replaced kernels are kept and put back by {@link unregisterWasmTrainingKernels}.
  *
@@ -77,7 +70,7 @@ const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelConfig
  *
  * Idempotent: a kernel already there (ours, or wasm's own where it has one) is left
  * alone. Import `@tensorflow/tfjs-backend-wasm` first: the missing kernels are
- * registered either way, but wasm's Conv2DBackpropInput, BatchMatMul and Identity can only be
+ * registered either way, but wasm's Conv2DBackpropInput and BatchMatMul can only be
  * replaced once they are registered (calling again afterwards does it). Before or
  * after `tf.setBackend('wasm')` both work. The gradients themselves come from
  * `@tensorflow/tfjs-layers` (or `@tensorflow/tfjs`), not from tfjs-core alone.

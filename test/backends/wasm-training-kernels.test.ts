@@ -64,7 +64,7 @@ afterAll(() => {
 });
 
 describe('registerWasmTrainingKernels', () => {
-  it('registers the kernels wasm lacks and replaces its Conv2DBackpropInput, BatchMatMul and Identity', () => {
+  it('registers the kernels wasm lacks and replaces its Conv2DBackpropInput and BatchMatMul', () => {
     for (const name of [
       'Conv2DBackpropFilter',
       'DepthwiseConv2dNativeBackpropFilter',
@@ -72,7 +72,6 @@ describe('registerWasmTrainingKernels', () => {
       'UnsortedSegmentSum',
       'Conv2DBackpropInput',
       'BatchMatMul',
-      'Identity',
     ]) {
       expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
     }
@@ -82,7 +81,7 @@ describe('registerWasmTrainingKernels', () => {
   });
 
   it('is idempotent: a second call changes nothing and warns about nothing', () => {
-    expectIdempotentRegistration(registerWasmTrainingKernels, 'wasm', ['Conv2DBackpropFilter', 'UnsortedSegmentSum', 'Conv2DBackpropInput', 'BatchMatMul', 'Identity']);
+    expectIdempotentRegistration(registerWasmTrainingKernels, 'wasm', ['Conv2DBackpropFilter', 'UnsortedSegmentSum', 'Conv2DBackpropInput', 'BatchMatMul']);
   });
 
   it('a second copy of the module (ESM + CJS builds) recognises and can undo the first copy\'s kernels', async () => {
@@ -118,8 +117,7 @@ describe('registerWasmTrainingKernels', () => {
     tf.dispose([x, dy, viaEngine]);
   });
 
-  it('unregisterWasmTrainingKernels restores wasm as it was, and registering again works', async () => {
-    await tf.setBackend('wasm');
+  it('unregisterWasmTrainingKernels restores wasm as it was, and registering again works', () => {
     const ours = tf.getKernel('Conv2DBackpropInput', 'wasm');
     const ourMatMul = tf.getKernel('BatchMatMul', 'wasm');
     unregisterWasmTrainingKernels();
@@ -131,11 +129,6 @@ describe('registerWasmTrainingKernels', () => {
     expect(original.kernelFunc).not.toBe(ours.kernelFunc);
     const originalMatMul = tf.getKernel('BatchMatMul', 'wasm');
     expect(originalMatMul.kernelFunc).not.toBe(ourMatMul.kernelFunc);
-    // wasm's own Identity copies: a clone lives at another address.
-    const x = tf.tensor1d([1, 2, 3]);
-    const copy = tf.clone(x);
-    expect(wasmAddress(copy)).not.toBe(wasmAddress(x));
-    tf.dispose([x, copy]);
     registerWasmTrainingKernels();
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm').kernelFunc).not.toBe(original.kernelFunc);
     expect(tf.getKernel('BatchMatMul', 'wasm').kernelFunc).not.toBe(originalMatMul.kernelFunc);
@@ -418,56 +411,6 @@ const MATMUL_CASES: MatMulCase[] = [
 ];
 
 const swapLast = (shape: number[]) => [...shape.slice(0, -2), shape[shape.length - 1]!, shape[shape.length - 2]!];
-
-/** Where a wasm tensor's data starts in wasm memory. */
-function wasmAddress(t: tf.Tensor): number {
-  return (tf.backend() as unknown as { getMemoryOffset(dataId: object): number }).getMemoryOffset(t.dataId);
-}
-
-describe('Identity on wasm is a reference, not a copy', () => {
-  it('tf.clone shares the data, and each reference outlives the other', async () => {
-    await tf.setBackend('wasm');
-    const x = tf.tensor2d([1.5, -2, 3, 4e-7], [2, 2]);
-    const buffers = () => tf.backend().numDataIds();
-    const before = buffers();
-    const y = tf.clone(x);
-    expect(wasmAddress(y)).toBe(wasmAddress(x));
-    expect(buffers()).toBe(before); // no new data
-    x.dispose();
-    expect(Array.from(y.dataSync())).toEqual([1.5, -2, 3, Math.fround(4e-7)]);
-    const z = tf.clone(y);
-    y.dispose();
-    expect(Array.from(z.dataSync())).toEqual([1.5, -2, 3, Math.fround(4e-7)]);
-    z.dispose();
-    expect(buffers()).toBe(before - 1); // the last reference freed it
-  });
-
-  it("a clone keeps its value when the variable it was taken from is assigned", async () => {
-    await tf.setBackend('wasm');
-    const v = tf.variable(tf.tensor1d([1, 2, 3]));
-    const snapshot = tf.clone(v);
-    const next = tf.tensor1d([7, 8, 9]);
-    v.assign(next);
-    expect(Array.from(snapshot.dataSync())).toEqual([1, 2, 3]);
-    expect(Array.from(v.dataSync())).toEqual([7, 8, 9]);
-    tf.dispose([v, snapshot, next]);
-  });
-
-  it('gradients that save their inputs (tfjs clones them) still match cpu', async () => {
-    const body = () => {
-      const x = randomTensor([2, 6, 6, 4], 31);
-      const w = randomTensor([3, 3, 4, 5], 32);
-      const bias = randomTensor([5], 33);
-      // fused conv + bias + relu saves x, the filter, the output and the bias; sigmoid saves its output.
-      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-        tf.sum(tf.sigmoid(tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, bias: c, strides: 1, pad: 'same', activation: 'relu' })));
-      const grads = tf.grads(f)([x, w, bias]);
-      tf.dispose([x, w, bias]);
-      return grads;
-    };
-    await expectWasmMatchesCpu('fused conv2d + sigmoid gradients', body);
-  });
-});
 
 describe('BatchMatMul on wasm matches cpu', () => {
   for (const c of MATMUL_CASES) {

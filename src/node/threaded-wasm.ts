@@ -49,7 +49,9 @@ type ModuleFactory = (config: {
  * load, and the build sizes its pool as half of `os.cpus().length` (one thread on a
  * 2-core machine). This loads the build directly, writes the worker script to a
  * temporary file (removed at exit), and reports `2 × threads` logical CPUs to the build
- * while it starts. The workers are unref'd, so they never keep Node alive.
+ * while it starts. The workers are unref'd, so they never keep Node alive, and the
+ * process error handlers the build installs are removed (they only rethrow, printing
+ * its whole one-line source with every uncaught error).
  *
  * Node only (the browser runs the threaded build itself where the page is
  * cross-origin isolated). Call it after importing `@tensorflow/tfjs-backend-wasm` and
@@ -117,6 +119,7 @@ async function startThreadedBackend(require: NodeJS.Require, moduleDir: string, 
   const { wasmWorkerContents } = require(path.join(moduleDir, WORKER_JS)) as { wasmWorkerContents: string };
   const workerFile = writeWorkerScript(wasmWorkerContents);
 
+  const listenersBefore = processErrorListeners();
   // The build computes its pool cap once, at start-up, as os.cpus().length / 2.
   const cpus = os.cpus;
   os.cpus = () => Array.from({ length: 2 * threads }, () => cpus()[0]!);
@@ -129,6 +132,12 @@ async function startThreadedBackend(require: NodeJS.Require, moduleDir: string, 
     });
   } finally {
     os.cpus = cpus;
+    // emscripten's glue adds handlers that rethrow every uncaught error from inside its
+    // one-line source, so Node would print that whole line (~55 kB) with the error;
+    // without them Node does the same (print and exit), readably.
+    for (const [event, listeners] of Object.entries(processErrorListeners()) as Array<[ProcessErrorEvent, Array<(...args: unknown[]) => void>]>) {
+      for (const listener of listeners) if (!listenersBefore[event].includes(listener)) process.removeListener(event, listener);
+    }
   }
   module.tfjs = {
     init: module.cwrap('init', null, []),
@@ -142,6 +151,16 @@ async function startThreadedBackend(require: NodeJS.Require, moduleDir: string, 
   const backend = new BackendWasm(module as never);
   for (const worker of [...module.PThread.unusedWorkers, ...module.PThread.runningWorkers]) worker.unref();
   return backend;
+}
+
+type ProcessErrorEvent = 'uncaughtException' | 'unhandledRejection';
+
+/** The process's current listeners of the two events emscripten's glue listens to. */
+function processErrorListeners(): Record<ProcessErrorEvent, Array<(...args: unknown[]) => void>> {
+  return {
+    uncaughtException: process.listeners('uncaughtException') as Array<(...args: unknown[]) => void>,
+    unhandledRejection: process.listeners('unhandledRejection') as Array<(...args: unknown[]) => void>,
+  };
 }
 
 /**

@@ -61,11 +61,15 @@ describe('registerThreadedWasmBackend', () => {
     expect(tf.engine().registryFactory['wasm']).toBe(factory);
   });
 
-  it('starts the threaded build: XNNPACK reports the requested threads, and its workers never hold Node open', async () => {
+  it('starts the threaded build: XNNPACK reports the requested threads; its workers never hold Node open, its error handlers are gone', async () => {
     const ports = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
     const portsBefore = ports();
+    const errorListeners = () => process.listenerCount('uncaughtException') + process.listenerCount('unhandledRejection');
+    const listenersBefore = errorListeners();
     registerThreadedWasmBackend({ threads: THREADS });
     await useBackend('wasm');
+    // The build's own handlers (which only rethrow) are gone: Node reports errors itself.
+    expect(errorListeners()).toBe(listenersBefore);
     registerWasmTrainingKernels();
     expect(getThreadsCount()).toBe(THREADS);
     // emscripten refs each worker it starts a pthread on; ref'd, each shows as an active MessagePort.

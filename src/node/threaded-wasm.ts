@@ -57,7 +57,7 @@ type ModuleFactory = (config: {
  * cross-origin isolated). Call it after importing `@tensorflow/tfjs-backend-wasm` and
  * before the wasm backend is first used; then `tf.setBackend('wasm')` as usual, and
  * `getThreadsCount()` from tfjs-backend-wasm reports the pool's size. Kernels
- * registered for `'wasm'` (difflib's {@link registerWasmTrainingKernels} among them) apply
+ * registered for `'wasm'` (difflib's `registerWasmTrainingKernels` among them) apply
  * unchanged. Numbers match the single-threaded build's to float32 rounding.
  *
  * Imported from `difflib/node`, not `difflib`: it loads Node built-ins and

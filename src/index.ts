@@ -2,6 +2,7 @@
  * difflib: diffusion-model primitives for TensorFlow.js.
  *
  * @packageDocumentation
+ * @module difflib
  */
 export * from './backends';
 export * from './data';

@@ -4,15 +4,12 @@ import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 
 const repoRoot = path.dirname(fileURLToPath(import.meta.url));
-// Golden references live in ../shared/reference (a sibling of the repo, here and in CI); the
-// browser project fetches them over HTTP as /@fs/... URLs. Vitest 4.1 happens to serve them
-// without this, but Vite's fs.allow is what officially permits files outside the repo.
-const parentDir = path.resolve(repoRoot, '..');
 
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 export default defineConfig({
-  server: { fs: { allow: [repoRoot, parentDir] } },
+  // Golden references are in the repository (test/fixtures/reference): nothing outside it is served.
+  server: { fs: { allow: [repoRoot] } },
   // Vite's dep optimizer would re-bundle tfjs mid-run on first browser load and reload the page.
   optimizeDeps: {
     include: [

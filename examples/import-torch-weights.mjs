@@ -3,14 +3,14 @@
 // dict saved as safetensors) into difflib's createUNet, runs a forward pass, and, when
 // the config file holds a reference output, reports how far difflib's output is from it.
 //
-//   npm run example:import-torch-weights          # the reference U-Net in ../shared/reference
+//   npm run example:import-torch-weights          # the reference U-Net in test/fixtures/reference
 //   node examples/import-torch-weights.mjs my-model.safetensors --config my-model.json
 //
-// Arguments: [WEIGHTS.safetensors] (default ../shared/reference/unet_improved.safetensors)
+// Arguments: [WEIGHTS.safetensors] (default test/fixtures/reference/unet_improved.safetensors)
 // Flags: --config FILE (default: WEIGHTS with .json for .safetensors)  --image-size N
 //        --backend wasm|cpu (wasm)  --export FILE (write the weights back out as a state dict)
 //
-// The config is JSON: either a reference case as ../shared/reference/unet_*.json stores it
+// The config is JSON: either a reference case as test/fixtures/reference/unet_*.json stores it
 // ({ cases: [{ config: { constructor_kwargs }, inputs: { x, timesteps }, outputs: { output } }] },
 // x and output in PyTorch's NCHW layout), or just UNetModel's keyword arguments,
 // snake_case as in Python, e.g.
@@ -41,7 +41,7 @@ if (opts.help) {
   console.log('usage: node examples/import-torch-weights.mjs [WEIGHTS.safetensors] [--config FILE.json] [--image-size N] [--backend wasm|cpu] [--export FILE]');
   process.exit(0);
 }
-const weightsPath = positionals[0] ?? '../shared/reference/unet_improved.safetensors';
+const weightsPath = positionals[0] ?? 'test/fixtures/reference/unet_improved.safetensors';
 const configPath = opts.config ?? weightsPath.replace(/\.safetensors$/, '') + '.json';
 if (!existsSync(weightsPath)) throw new Error(`no weights file at ${weightsPath}`);
 if (!existsSync(configPath)) throw new Error(`no config at ${configPath}: pass --config with UNetModel's kwargs as JSON`);

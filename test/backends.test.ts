@@ -18,11 +18,11 @@ describe.each(NODE_BACKENDS)('%s backend', (name) => {
 });
 
 describe('golden references load in Node', () => {
-  it('reads ../shared/reference/losses.json via import.meta.glob', async () => {
+  it('reads test/fixtures/reference/losses.json via import.meta.glob', async () => {
     // Same pattern the shared loader uses; resolved relative to this file.
-    const refs = import.meta.glob('../../shared/reference/*.json', { import: 'default' });
-    const load = refs['../../shared/reference/losses.json'];
-    expect(load, 'losses.json not matched; is ../shared present?').toBeDefined();
+    const refs = import.meta.glob('./fixtures/reference/*.json', { import: 'default' });
+    const load = refs['./fixtures/reference/losses.json'];
+    expect(load, 'losses.json not matched; is test/fixtures/reference complete?').toBeDefined();
     const losses = (await load!()) as { schema_version: number; group: string; cases: unknown[] };
     expect(losses.schema_version).toBe(1);
     expect(losses.group).toBe('losses');

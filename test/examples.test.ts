@@ -385,7 +385,7 @@ describe('examples/import-torch-weights.mjs', () => {
   });
 
   it('takes the weights path as an argument (guided-diffusion, scale-shift norm) and plain UNetModel kwargs', async () => {
-    const guided = await runExample<ImportResult>('import-torch-weights.mjs', ['../shared/reference/unet_guided_ssn.safetensors']);
+    const guided = await runExample<ImportResult>('import-torch-weights.mjs', ['test/fixtures/reference/unet_guided_ssn.safetensors']);
     expect(guided.result.scaledError!).toBeLessThan(1e-4);
     expect(guided.result.parameters).toBe(guided.result.referenceParameters);
 
@@ -396,7 +396,7 @@ describe('examples/import-torch-weights.mjs', () => {
       dropout: 0, channel_mult: [1, 2], num_heads: 2, use_scale_shift_norm: false, use_checkpoint: false,
     }));
     const plain = await runExample<ImportResult>('import-torch-weights.mjs', [
-      '../shared/reference/unet_improved.safetensors', '--config', config, '--image-size', '8', '--backend', 'cpu',
+      'test/fixtures/reference/unet_improved.safetensors', '--config', config, '--image-size', '8', '--backend', 'cpu',
     ]);
     expect(plain.result.outputShape).toEqual([2, 8, 8, 6]);
     expect(plain.result.scaledError).toBeNull();
@@ -407,7 +407,7 @@ describe('examples/import-torch-weights.mjs', () => {
     await expect(
       run(process.execPath, [
         path.join(root, 'examples', 'import-torch-weights.mjs'),
-        '../shared/reference/unet_guided_ssn.safetensors', '--config', '../shared/reference/unet_improved.json',
+        'test/fixtures/reference/unet_guided_ssn.safetensors', '--config', 'test/fixtures/reference/unet_improved.json',
       ], { cwd: root }),
     ).rejects.toMatchObject({
       code: 1,

@@ -55,7 +55,7 @@ export function runTorchBench(o) {
 
 /**
  * Runs verify_reference.py: adm_unet against the golden improved-diffusion and
- * guided-diffusion U-Net cases of ../shared/reference.
+ * guided-diffusion U-Net cases of test/fixtures/reference.
  * @returns {Array<{ case: string, params: number, reference_params: number,
  *   output_max_abs_error: number, output_max_rel_error: number, blocks_max_rel_error: number, pass: boolean }>}
  */

@@ -1,4 +1,4 @@
-"""Checks adm_unet.UNetModel against the golden U-Net cases of ../shared/reference
+"""Checks adm_unet.UNetModel against the golden U-Net cases of test/fixtures/reference
 (generated with improved-diffusion's and guided-diffusion's own UNetModel): same
 state_dict keys and shapes, same parameter count, same output and block outputs on the
 stored weights and inputs.
@@ -72,7 +72,7 @@ def check_case(reference_dir, tag):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reference-dir", default=os.path.join(here, "..", "..", "..", "shared", "reference"))
+    ap.add_argument("--reference-dir", default=os.path.join(here, "..", "..", "test", "fixtures", "reference"))
     ap.add_argument("--tolerance", type=float, default=1e-5)
     args = ap.parse_args()
     ok = True

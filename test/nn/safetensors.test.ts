@@ -12,7 +12,7 @@ import { expectDifflibError } from '../helpers';
 // No tensors here; a backend lets the error checks also count that none were made.
 beforeAll(() => useBackend('cpu'));
 
-const referenceDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/reference');
+const referenceDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/reference');
 
 interface UNetCase {
   state_dict: Array<{ name: string; shape: number[]; dtype: string }>;

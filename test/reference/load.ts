@@ -1,8 +1,8 @@
 /// <reference types="vite/client" />
 /**
  * Loads the golden cases generated from openai/improved-diffusion
- * (`../shared/reference`, beside the repository; see its SCHEMA.md) in Node and in
- * the browser alike: Vite resolves the glob in both.
+ * (`test/fixtures/reference`, the repository's copy of the shared reference; see its
+ * SCHEMA.md and README.md) in Node and in the browser alike: Vite resolves the glob in both.
  */
 
 /** A tensor as the reference stores it: row-major data, NCHW for images. */
@@ -31,15 +31,15 @@ export interface RefFile {
   cases: RefCase[];
 }
 
-const files = import.meta.glob<RefFile>(['../../../shared/reference/*.json', '!**/unet_*.json'], { import: 'default' });
+const files = import.meta.glob<RefFile>(['../fixtures/reference/*.json', '!**/unet_*.json'], { import: 'default' });
 
-const unetFiles = import.meta.glob<RefFile>('../../../shared/reference/unet_*.json', { import: 'default' });
-const weightUrls = import.meta.glob<string>('../../../shared/reference/*.safetensors', { query: '?url', import: 'default' });
+const unetFiles = import.meta.glob<RefFile>('../fixtures/reference/unet_*.json', { import: 'default' });
+const weightUrls = import.meta.glob<string>('../fixtures/reference/*.safetensors', { query: '?url', import: 'default' });
 
 /** A U-Net case (`improved`, `guided_ssn`) and the bytes of its safetensors weights. */
 export async function loadUNetCase(tag: string): Promise<{ case: RefCase & Record<string, RefValue>; weights: Uint8Array }> {
   const key = Object.keys(unetFiles).find((k) => k.endsWith(`/unet_${tag}.json`));
-  if (!key) throw new Error(`reference U-Net case "${tag}" not found beside the repository`);
+  if (!key) throw new Error(`reference U-Net case "${tag}" not found in test/fixtures/reference`);
   const file = await unetFiles[key]!();
   const c = file.cases[0] as RefCase & Record<string, RefValue>;
   const weightsKey = key.replace(/[^/]*$/, String(c.weights_file));
@@ -59,7 +59,7 @@ export async function loadUNetCase(tag: string): Promise<{ case: RefCase & Recor
 export async function loadGroup(group: string): Promise<RefCase[]> {
   const key = Object.keys(files).find((k) => k.endsWith(`/${group}.json`));
   if (!key) {
-    throw new Error(`reference group "${group}" not found: is ../shared/reference beside the repository?`);
+    throw new Error(`reference group "${group}" not found: is test/fixtures/reference complete?`);
   }
   const file = await files[key]!();
   if (file.schema_version !== 1) throw new Error(`${group}.json: unsupported schema_version ${file.schema_version}`);

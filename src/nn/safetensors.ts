@@ -137,12 +137,15 @@ function elementCount(shape: readonly number[]): number {
  *
  * `F32`, `F64`, `I32`, `I16`, `I8`, `U8` and `BOOL` data whose offset in memory is
  * aligned to the element size is returned as a view of `bytes` (no copy: writing to it
- * writes to `bytes`); unaligned data is copied. `F16` and `BF16` are widened to
+ * writes to `bytes`); unaligned data is copied. Any view works: a Node `Buffer` from
+ * `readFileSync` (small ones sit at an offset in a shared pool), a `subarray`, a header
+ * whose length is not a multiple of 8. `F16` and `BF16` are widened to
  * float32 exactly and `I64` is narrowed to int32, both into new arrays. Typed arrays
  * use the platform's byte order, which is little-endian on every platform JavaScript
  * commonly runs on (x86, ARM).
  *
- * @param bytes - the whole file (a Node `Buffer` is a `Uint8Array` too).
+ * @param bytes - the whole file: a `Uint8Array` (a Node `Buffer` is one) or an
+ *   `ArrayBuffer` (e.g. `await (await fetch(url)).arrayBuffer()`).
  * @returns the tensors, in the order of their data in the file, and the metadata.
  * @throws DifflibError with argument `bytes` when the file is truncated, its header
  *   is not UTF-8 JSON of the form above, a dtype is not one of `SafetensorsDtype`
@@ -159,12 +162,13 @@ function elementCount(shape: readonly number[]): number {
  * const kernel = tf.tensor(w.data, w.shape);
  * ```
  */
-export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
+export function readSafetensors(bytes: Uint8Array | ArrayBuffer): SafetensorsFile {
   const fn = 'readSafetensors';
   const fail: Fail = (detail, code = 'INVALID_ARGUMENT') => new DifflibError(code, fn, 'bytes', detail);
-  if (!(bytes instanceof Uint8Array)) {
-    throw fail(`must be a Uint8Array holding a safetensors file, got ${describeValue(bytes)}`);
+  if (!(bytes instanceof Uint8Array) && !(bytes instanceof ArrayBuffer)) {
+    throw fail(`must be a Uint8Array (or Node Buffer) or an ArrayBuffer holding a safetensors file, got ${describeValue(bytes)}`);
   }
+  if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
   if (bytes.length < 8) {
     throw fail(`is ${bytes.length} bytes long, too short for the 8-byte header length that starts a safetensors file`);
   }
@@ -268,7 +272,12 @@ function readEntry(name: string, entry: unknown, bufferLength: number, fail: Fai
   return { name, dtype, shape, begin, end };
 }
 
-/** A typed array over `count` elements at `start`: a view when aligned, else a copy. */
+/**
+ * A typed array over `count` elements at `start` of `bytes`: a view when aligned, else a
+ * copy into a buffer of its own. The copy is made with `set` on a new `Uint8Array`, never
+ * with `bytes.slice(...).buffer`: a Node `Buffer`'s `slice` is a view, whose `.buffer` is
+ * the whole (pooled) allocation.
+ */
 function viewOrCopy<T>(
   ArrayType: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number },
   bytes: Uint8Array,
@@ -277,7 +286,9 @@ function viewOrCopy<T>(
 ): T {
   const offset = bytes.byteOffset + start;
   if (offset % ArrayType.BYTES_PER_ELEMENT === 0) return new ArrayType(bytes.buffer, offset, count);
-  return new ArrayType(bytes.slice(start, start + count * ArrayType.BYTES_PER_ELEMENT).buffer, 0, count);
+  const copy = new Uint8Array(count * ArrayType.BYTES_PER_ELEMENT);
+  copy.set(bytes.subarray(start, start + copy.length));
+  return new ArrayType(copy.buffer, 0, count);
 }
 
 function decode(

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DifflibErrorCode } from '../../src/errors';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from '../../src/nn/safetensors';
 import { useBackend } from '../backends';
@@ -248,11 +248,69 @@ describe('readSafetensors with unaligned data', () => {
   });
 });
 
+/**
+ * The same file in the containers a user hands over: an ArrayBuffer (fetch), Uint8Arrays at
+ * offsets 1–3 of a larger buffer, a pooled Node Buffer (`Buffer.from` of a small file shares
+ * an 8 KiB pool with other allocations), `readFileSync`'s Buffer, and a Buffer's `subarray`.
+ * A reader that takes `.buffer` of a Buffer's `slice` reads the pool, not the file.
+ */
+function containersOf(file: Uint8Array, dir: string): Array<[string, Uint8Array | ArrayBuffer]> {
+  const filled = (n: number) => Buffer.alloc(n, 0xa5); // a pool that holds other bytes
+  filled(100);
+  const atOffset = (k: number) => {
+    const host = new Uint8Array(file.length + k);
+    host.set(file, k);
+    return host.subarray(k);
+  };
+  const fileName = path.join(dir, `f${file.length}.safetensors`);
+  writeFileSync(fileName, file);
+  return [
+    ['ArrayBuffer', file.slice().buffer],
+    ['Uint8Array at offset 1', atOffset(1)],
+    ['Uint8Array at offset 2', atOffset(2)],
+    ['Uint8Array at offset 3', atOffset(3)],
+    ['pooled Buffer', Buffer.from(file)],
+    ['readFileSync Buffer', readFileSync(fileName)],
+    ['Buffer subarray', Buffer.concat([filled(5), Buffer.from(file)]).subarray(5)],
+  ];
+}
+
+/** `file` with its header grown by `extra` spaces, so the data starts `extra` bytes later. */
+function withHeaderPadding(file: Uint8Array, extra: number): Uint8Array {
+  const n = Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true));
+  return rawFile(headerText(file) + ' '.repeat(extra), file.subarray(8 + n));
+}
+
+describe('readSafetensors reads every dtype bit for bit from any byte container', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'difflib-st-'));
+  const aligned = writeSafetensors(ROUND_TRIP);
+  for (const [header, file] of [
+    ['aligned header', aligned],
+    ['header of 8k+1 bytes', withHeaderPadding(aligned, 1)],
+    ['header of 8k+2 bytes', withHeaderPadding(aligned, 2)],
+    ['header of 8k+4 bytes', withHeaderPadding(aligned, 4)],
+  ] as const) {
+    for (const [container, bytes] of containersOf(file, dir)) {
+      it(`${header}, ${container}`, () => {
+        expect(bytes instanceof ArrayBuffer ? bytes.byteLength : bytes.byteLength).toBe(file.length);
+        const read = readSafetensors(bytes);
+        expect([...read.tensors.keys()].sort()).toEqual(Object.keys(ROUND_TRIP).sort());
+        for (const [name, t] of Object.entries(ROUND_TRIP)) {
+          const u = read.tensors.get(name)!;
+          expect([u.dtype, u.shape, u.data.constructor], name).toEqual([t.dtype, t.shape, t.data.constructor]);
+          expectSameBytes(u.data, t.data, `${name} (${t.dtype})`);
+        }
+      });
+    }
+  }
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+});
+
 describe('readSafetensors refuses malformed files', () => {
   const f32 = (offsets: [number, number], shape = [2]) => ({ dtype: 'F32', shape, data_offsets: offsets });
   const read = (bytes: unknown) => () => readSafetensors(bytes as Uint8Array);
   const cases: Array<[string, unknown, DifflibErrorCode, string]> = [
-    ['not a Uint8Array', new ArrayBuffer(16), 'INVALID_ARGUMENT', 'Uint8Array'],
+    ['neither a Uint8Array nor an ArrayBuffer', [0, 0, 0, 0, 0, 0, 0, 0], 'INVALID_ARGUMENT', 'must be a Uint8Array (or Node Buffer) or an ArrayBuffer'],
     ['shorter than the length field', new Uint8Array(5), 'INVALID_ARGUMENT', '5 bytes long'],
     ['a header length beyond the file', rawFile('{}').subarray(0, 9), 'INVALID_ARGUMENT', 'declares a header of 2 bytes'],
     ['a header length over 100 MB', Uint8Array.of(0, 0, 0, 0, 1, 0, 0, 0, 123, 125), 'INVALID_ARGUMENT', 'more than'],

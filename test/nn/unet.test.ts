@@ -215,6 +215,21 @@ describe('createUNet', () => {
       target.dispose();
     });
 
+    it('imports exactly from a Node Buffer whose data is unaligned in its ArrayBuffer', () => {
+      const source = createUNet(small);
+      randomize(source.model, 12);
+      // A Buffer subarray at an odd offset of a pooled allocation, as Buffer.concat and small
+      // readFileSync calls give: every tensor's data sits at an unaligned address.
+      const bytes = Buffer.concat([Buffer.alloc(3, 0xff), Buffer.from(exportTorchStateDict(source))]).subarray(3);
+      const target = createUNet(small);
+      loadTorchStateDict(target, bytes);
+      source.model.weights.forEach((w, i) => {
+        expect(Array.from(target.model.weights[i]!.read().dataSync()), w.name).toEqual(Array.from(w.read().dataSync()));
+      });
+      source.dispose();
+      target.dispose();
+    });
+
     it('exports the reference weights back to the very tensors PyTorch saved', async () => {
       const { case: c, weights } = await loadUNetCase('improved');
       const kwargs = (c.config as Record<string, Record<string, unknown>>).constructor_kwargs!;

@@ -4,6 +4,8 @@ export { NearestUpsampling2D } from './layers/nearest-upsampling';
 export { QKVAttention, type QKVAttentionArgs, type QkvOrder } from './layers/qkv-attention';
 export { TimeConditioning, type TimeConditioningArgs } from './layers/time-conditioning';
 export { TimestepEmbeddingLayer, type TimestepEmbeddingLayerArgs } from './layers/timestep-embedding-layer';
+export { loadUNetModel } from './load-unet-model';
+export { registerUNetLayers } from './register-unet-layers';
 export { readSafetensors, writeSafetensors } from './safetensors';
 export type { SafetensorsArrays, SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors';
 export { timestepEmbedding } from './timestep-embedding';

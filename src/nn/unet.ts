@@ -3,6 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { DifflibError, describeValue } from '../errors';
 import { checkTensor, shapeString } from '../tensor-checks';
 import { registerWasmTrainingKernels } from '../backends/wasm-training-kernels';
+import { registerUNetLayers } from './register-unet-layers';
 import { buildUNetGraph } from './unet-builder';
 import { resolveUNetConfig, type ResolvedUNetConfig, type UNetConfig } from './unet-config';
 
@@ -131,7 +132,9 @@ export class UNet {
  * Builds the U-Net of improved-diffusion / guided-diffusion ("ADM", Dhariwal &
  * Nichol 2021) on tfjs-layers. A bad configuration fails here, with a DifflibError.
  * Also registers the gradient kernels the wasm backend lacks
- * ({@link registerWasmTrainingKernels}), so the model trains on every backend.
+ * ({@link registerWasmTrainingKernels}), so the model trains on every backend, and
+ * the custom layers with `tf.serialization` ({@link registerUNetLayers}), so a saved
+ * `unet.model` loads back ({@link loadUNetModel}).
  *
  * @param config - the camelCase kwargs of `UNetModel`; see {@link UNetConfig}.
  * @returns a {@link UNet}; its `forward` is a diffusion model function.
@@ -147,6 +150,7 @@ export function createUNet(config: UNetConfig): UNet {
   const resolved = resolveUNetConfig(config);
   // Training a conv net on tfjs-backend-wasm needs gradient kernels it lacks.
   registerWasmTrainingKernels();
+  registerUNetLayers();
   const graph = buildUNetGraph(resolved);
   const model = tfl.model({ inputs: graph.inputs, outputs: graph.output, name: 'unet' });
   return new UNet(resolved, model, graph.blocks);

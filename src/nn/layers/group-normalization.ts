@@ -62,4 +62,3 @@ export class GroupNormalization extends tfl.layers.Layer {
     return { ...super.getConfig(), groups: this.groups, epsilon: this.epsilon };
   }
 }
-tf.serialization.registerClass(GroupNormalization);

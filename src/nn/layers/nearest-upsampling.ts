@@ -37,4 +37,3 @@ export class NearestUpsampling2D extends tfl.layers.Layer {
     });
   }
 }
-tf.serialization.registerClass(NearestUpsampling2D);

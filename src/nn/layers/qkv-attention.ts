@@ -82,4 +82,3 @@ export class QKVAttention extends tfl.layers.Layer {
     return { ...super.getConfig(), numHeads: this.numHeads, order: this.order };
   }
 }
-tf.serialization.registerClass(QKVAttention);

@@ -55,4 +55,3 @@ export class TimeConditioning extends tfl.layers.Layer {
     return { ...super.getConfig(), scaleShift: this.scaleShift };
   }
 }
-tf.serialization.registerClass(TimeConditioning);

@@ -55,4 +55,3 @@ export class TimestepEmbeddingLayer extends tfl.layers.Layer {
     return { ...super.getConfig(), dim: this.dim, maxPeriod: this.maxPeriod };
   }
 }
-tf.serialization.registerClass(TimestepEmbeddingLayer);

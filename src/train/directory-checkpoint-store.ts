@@ -1,5 +1,5 @@
-import { DifflibError, attributeErrors, describeValue } from '../errors';
-import { readSafetensors, writeSafetensors } from '../nn/safetensors';
+import { DifflibError, describeValue, type DifflibErrorCode } from '../errors';
+import { readSafetensors, writeSafetensors, type SafetensorsFile } from '../nn/safetensors';
 import type { Checkpoint, CheckpointStore, CheckpointTensor } from './checkpoint-store';
 
 type NodeFs = typeof import('node:fs/promises');
@@ -91,7 +91,10 @@ export class DirectoryCheckpointStore implements CheckpointStore {
     await this.removeAllBut(fs, version);
   }
 
-  /** Reads the version the pointer file names. */
+  /**
+   * Reads the version the pointer file names. A missing, truncated or garbled file is
+   * refused with a DifflibError naming the directory, the file and what is wrong.
+   */
   async read(): Promise<Checkpoint> {
     const fn = 'DirectoryCheckpointStore.read';
     const fs = await nodeFs();
@@ -104,20 +107,42 @@ export class DirectoryCheckpointStore implements CheckpointStore {
     if (!VERSION.test(version)) {
       throw new DifflibError('INVALID_ARGUMENT', fn, 'path', `"${this.path}/${POINTER}" names ${describeValue(version)}, not a checkpoint version`);
     }
-    const bytes = await fs.readFile(this.join(`${version}/${TENSORS_FILE}`));
-    const file = attributeErrors(fn, 'path', () => readSafetensors(bytes));
-    const state: unknown = JSON.parse(await fs.readFile(this.join(`${version}/${STATE_FILE}`), 'utf8'));
+    const origin = { tensors: this.join(`${version}/${TENSORS_FILE}`), state: this.join(`${version}/${STATE_FILE}`) };
+    const damaged = (file: string, what: string, code: DifflibErrorCode = 'INVALID_ARGUMENT') =>
+      new DifflibError(code, fn, 'path', `"${this.path}" holds a damaged checkpoint: ${file} ${what}`);
+    const attempt = async <T>(file: string, body: () => Promise<T>): Promise<T> => {
+      try {
+        return await body();
+      } catch (e) {
+        const code = (e as { code?: unknown } | null)?.code;
+        throw damaged(file, `cannot be read (${typeof code === 'string' ? code : String(e)})`);
+      }
+    };
+
+    const bytes = await attempt(origin.tensors, () => fs.readFile(origin.tensors));
+    let file: SafetensorsFile;
+    try {
+      file = readSafetensors(bytes);
+    } catch (e) {
+      throw e instanceof DifflibError ? damaged(origin.tensors, e.detail, e.code) : damaged(origin.tensors, `is not a readable safetensors file (${(e as Error).message})`);
+    }
     const tensors = new Map<string, CheckpointTensor>();
     for (const [name, t] of file.tensors) {
-      if (t.dtype !== 'F32') {
-        throw new DifflibError('INVALID_ARGUMENT', fn, 'path', `holds tensor "${name}" as ${t.dtype}; checkpoints are float32`);
-      }
+      if (t.dtype !== 'F32') throw damaged(origin.tensors, `holds tensor "${name}" as ${t.dtype}; checkpoints are float32`);
       tensors.set(name, { shape: t.shape, data: t.data });
     }
-    if (state === null || typeof state !== 'object' || Array.isArray(state)) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'path', `holds a ${STATE_FILE} that is not a JSON object`);
+
+    let state: unknown;
+    const text = await attempt(origin.state, () => fs.readFile(origin.state, 'utf8'));
+    try {
+      state = JSON.parse(text);
+    } catch (e) {
+      throw damaged(origin.state, `is not valid JSON (${(e as Error).message})`);
     }
-    return { tensors, state: state as Record<string, unknown> };
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) {
+      throw damaged(origin.state, `holds ${describeValue(state)}, not a JSON object`);
+    }
+    return { tensors, state: state as Record<string, unknown>, origin };
   }
 
   private join(name: string): string {

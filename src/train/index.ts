@@ -1,5 +1,5 @@
 export { AdamW, type AdamWOptions, type AdamWState } from './adamw';
-export type { Checkpoint, CheckpointStore, CheckpointTensor } from './checkpoint-store';
+export type { Checkpoint, CheckpointOrigin, CheckpointStore, CheckpointTensor } from './checkpoint-store';
 export { DirectoryCheckpointStore } from './directory-checkpoint-store';
 export { EMA } from './ema';
 export { IOHandlerCheckpointStore } from './io-handler-checkpoint-store';

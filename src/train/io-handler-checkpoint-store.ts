@@ -59,26 +59,69 @@ export class IOHandlerCheckpointStore implements CheckpointStore {
     }
   }
 
-  /** Loads the checkpoint through the handler's `load`. */
+  /**
+   * Loads the checkpoint through the handler's `load`. Artifacts that are not a
+   * checkpoint, or whose weight specs, weight data or state are damaged, are refused
+   * with a DifflibError naming the target, the part at fault and what is wrong.
+   */
   async read(): Promise<Checkpoint> {
     const fn = 'IOHandlerCheckpointStore.read';
-    const artifacts = await this.handler(fn, 'load').load!();
-    const state = artifacts.userDefinedMetadata?.['state'];
-    if (artifacts.format !== FORMAT || state === null || typeof state !== 'object' || !artifacts.weightSpecs || !artifacts.weightData) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'target', `does not hold a difflib checkpoint (format ${describeValue(artifacts.format)})`);
+    const handler = this.handler(fn, 'load');
+    const label = this.label();
+    const target = typeof this.target === 'string' ? label : `(${label})`;
+    const damaged = (part: string, what: string) =>
+      new DifflibError('INVALID_ARGUMENT', fn, 'target', `${target} holds a damaged checkpoint: ${part} ${what}`);
+    let artifacts: tf.io.ModelArtifacts;
+    try {
+      artifacts = await handler.load!();
+    } catch (e) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'target', `${target} could not be loaded (${String(e)})`);
     }
+    if (artifacts === null || typeof artifacts !== 'object' || artifacts.format !== FORMAT) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'target', `${target} does not hold a difflib checkpoint (format ${describeValue(artifacts?.format)})`);
+    }
+    const state = artifacts.userDefinedMetadata?.['state'];
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) {
+      throw damaged('userDefinedMetadata.state', `is ${describeValue(state)}, not a JSON object`);
+    }
+    const specs: unknown = artifacts.weightSpecs;
+    if (!Array.isArray(specs)) throw damaged('weightSpecs', `is ${describeValue(specs)}, not an array`);
+    if (!artifacts.weightData) throw damaged('weightData', 'is missing');
     const data = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
     const tensors = new Map<string, CheckpointTensor>();
     let offset = 0;
-    for (const spec of artifacts.weightSpecs) {
-      const count = spec.shape.reduce((n, d) => n * d, 1);
-      if (spec.dtype !== 'float32' || spec.quantization || offset + 4 * count > data.byteLength) {
-        throw new DifflibError('INVALID_ARGUMENT', fn, 'target', `holds weight "${spec.name}" that is not ${count} float32 values within the data`);
+    specs.forEach((spec: Partial<tf.io.WeightsManifestEntry> | null, i) => {
+      const where = `weightSpecs[${i}]`;
+      if (spec === null || typeof spec !== 'object' || typeof spec.name !== 'string' || tensors.has(spec.name)) {
+        throw damaged(where, `is ${describeValue(spec)}; expected { name, shape, dtype } with a name not used before`);
       }
-      tensors.set(spec.name, { shape: spec.shape, data: new Float32Array(data.slice(offset, offset + 4 * count)) });
-      offset += 4 * count;
+      const { name, shape } = spec;
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+        throw damaged(where, `("${name}") has shape ${describeValue(shape)}; expected an array of non-negative integers`);
+      }
+      if (spec.dtype !== 'float32' || spec.quantization) {
+        throw damaged(where, `("${name}") is ${spec.quantization ? 'quantized ' : ''}${describeValue(spec.dtype)}; checkpoints are float32`);
+      }
+      const bytes = 4 * shape.reduce((n, d) => n * d, 1);
+      if (offset + bytes > data.byteLength) {
+        throw damaged('weightData', `holds ${data.byteLength} bytes, too few for weight "${name}" (bytes ${offset}..${offset + bytes}): truncated`);
+      }
+      tensors.set(name, { shape, data: new Float32Array(data.slice(offset, offset + bytes)) });
+      offset += bytes;
+    });
+    if (offset !== data.byteLength) {
+      throw damaged('weightData', `holds ${data.byteLength} bytes but weightSpecs describe ${offset}`);
     }
-    return { tensors, state: state as Record<string, unknown> };
+    return {
+      tensors,
+      state: state as Record<string, unknown>,
+      origin: { tensors: `weightData of ${label}`, state: `userDefinedMetadata.state of ${label}` },
+    };
+  }
+
+  /** The target for messages: `"indexeddb://run"`, or `a PassthroughLoader` for a handler. */
+  private label(): string {
+    return typeof this.target === 'string' ? `"${this.target}"` : describeValue(this.target);
   }
 
   private handler(fn: string, method: 'save' | 'load'): tf.io.IOHandler {

@@ -5,7 +5,7 @@ import type { AdamW } from './adamw';
 import type { Checkpoint, CheckpointTensor } from './checkpoint-store';
 import type { EMA } from './ema';
 import { LossSecondMomentResampler, type LossHistoryState } from '../samplers/loss-second-moment-resampler';
-import type { ResolvedHyperparameters, TrainerHyperparameters } from './trainer-options';
+import { resolveHyperparameters, type ResolvedHyperparameters, type TrainerHyperparameters } from './trainer-options';
 
 const FORMAT = 'difflib-trainer';
 const VERSION = 1;
@@ -90,78 +90,151 @@ export async function captureCheckpoint(parts: TrainerParts): Promise<Checkpoint
   return { tensors, state: state as unknown as Record<string, unknown> };
 }
 
-/** The hyperparameters a checkpoint was trained with (for {@link Trainer.load}). @internal */
+/** What a checkpoint is checked against: the trainer's hyperparameters, process and parameters. @internal */
+export type CheckpointFit = Pick<TrainerParts, 'hyperparameters' | 'diffusion' | 'names' | 'variables'>;
+
+/** The hyperparameters a checkpoint was trained with (for {@link Trainer.load}), checked. @internal */
 export function checkpointHyperparameters(fn: string, checkpoint: Checkpoint): TrainerHyperparameters {
   return checkState(fn, checkpoint).hyperparameters;
 }
 
-function checkState(fn: string, checkpoint: Checkpoint): TrainerState {
-  const state = checkpoint?.state as Partial<TrainerState> | undefined;
-  if (!state || state.format !== FORMAT || state.version !== VERSION) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'checkpoint', `is not a ${FORMAT} checkpoint of version ${VERSION} (format ${describeValue(state?.format)}, version ${describeValue(state?.version)})`);
-  }
-  return state as TrainerState;
+/** The type of each fingerprint field. */
+const FINGERPRINT_TYPES: Record<keyof DiffusionFingerprint, 'number' | 'string' | 'boolean'> = {
+  numTimesteps: 'number',
+  originalNumTimesteps: 'number',
+  modelMeanType: 'string',
+  modelVarType: 'string',
+  lossType: 'string',
+  rescaleTimesteps: 'boolean',
+  betasSum: 'number',
+};
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isCount = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0;
+
+/** `(runs/a/step-…/state.json) `: where a part of the checkpoint was read from, when its store says. */
+function from(checkpoint: Checkpoint, part: 'tensors' | 'state'): string {
+  const origin = checkpoint.origin?.[part];
+  return typeof origin === 'string' ? `(${origin}) ` : '';
 }
 
 /**
- * Checks that a checkpoint fits the trainer (same parameters, EMA rates, sampler and
- * process) and, only then, loads every tensor and the sampler history into it.
- * Nothing is changed when a check fails.
+ * Checks that a checkpoint is a trainer checkpoint of this format and version, and
+ * that every field of its state has its type (a damaged or hand-edited file is
+ * refused here, before anything reads it).
+ * @returns the state, its hyperparameters with defaults filled in.
+ */
+function checkState(fn: string, checkpoint: Checkpoint): TrainerState {
+  if (!isRecord(checkpoint) || !(checkpoint.tensors instanceof Map) || !isRecord(checkpoint.state)) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'checkpoint', `must be { tensors: Map, state: object } (what CheckpointStore.read returns), got ${describeValue(checkpoint)}`);
+  }
+  const state = checkpoint.state as Partial<Record<keyof TrainerState, unknown>>;
+  const damaged = (what: string) => new DifflibError('INVALID_ARGUMENT', fn, 'checkpoint', `${from(checkpoint, 'state')}${what}`);
+  if (state.format !== FORMAT || state.version !== VERSION) {
+    throw damaged(`is not a ${FORMAT} checkpoint of version ${VERSION} (format ${describeValue(state.format)}, version ${describeValue(state.version)})`);
+  }
+  for (const key of ['step', 'optimizerStep'] as const) {
+    if (!isCount(state[key])) throw damaged(`has ${key} ${describeValue(state[key])}; expected a non-negative integer`);
+  }
+  if (!isRecord(state.hyperparameters)) throw damaged(`has hyperparameters ${describeValue(state.hyperparameters)}; expected an object`);
+  let hyperparameters: ResolvedHyperparameters;
+  try {
+    hyperparameters = resolveHyperparameters(fn, state.hyperparameters as unknown as TrainerHyperparameters);
+  } catch (e) {
+    if (!(e instanceof DifflibError)) throw e;
+    throw damaged(`has a bad ${e.argument.replace(/^options\./, 'hyperparameters.')}: ${e.detail}`);
+  }
+  const diffusion = state.diffusion;
+  if (!isRecord(diffusion)) throw damaged(`has diffusion ${describeValue(diffusion)}; expected the process fingerprint object`);
+  for (const [key, type] of Object.entries(FINGERPRINT_TYPES)) {
+    if (typeof diffusion[key] !== type) throw damaged(`has diffusion.${key} ${describeValue(diffusion[key])}; expected a ${type}`);
+  }
+  if (!Array.isArray(state.parameters)) throw damaged(`has parameters ${describeValue(state.parameters)}; expected an array`);
+  state.parameters.forEach((p: unknown, i) => {
+    if (!isRecord(p) || typeof p['name'] !== 'string' || !Array.isArray(p['shape']) || !p['shape'].every(isCount)) {
+      throw damaged(`has parameters[${i}] ${describeValue(isRecord(p) ? [p['name'], p['shape']] : p)}; expected { name: string, shape: non-negative integers }`);
+    }
+  });
+  if (state.resampler !== null && !isRecord(state.resampler)) {
+    throw damaged(`has resampler ${describeValue(state.resampler)}; expected null or a loss history object`);
+  }
+  return { ...(state as TrainerState), hyperparameters };
+}
+
+/**
+ * Checks that a checkpoint is whole (see {@link checkState}) and fits a trainer: the
+ * same parameters and shapes, EMA rates, sampler and process, and every tensor
+ * present and float32 of its parameter's shape. Makes no tensor and changes nothing.
+ * @returns the checked state.
+ * @internal
+ */
+export function checkCheckpoint(fn: string, fit: CheckpointFit, checkpoint: Checkpoint): TrainerState {
+  const state = checkState(fn, checkpoint);
+  const mismatch = (part: 'tensors' | 'state', what: string, expected: unknown, got: unknown) =>
+    new DifflibError(
+      'SHAPE_MISMATCH',
+      fn,
+      'checkpoint',
+      `${from(checkpoint, part)}does not fit this trainer: ${what} is ${JSON.stringify(got)} in the checkpoint but ${JSON.stringify(expected)} here`,
+    );
+
+  const expectedParameters = fit.names.map((name, i) => ({ name, shape: [...fit.variables[i]!.shape] }));
+  if (JSON.stringify(state.parameters.map(({ name, shape }) => ({ name, shape }))) !== JSON.stringify(expectedParameters)) {
+    const have = new Map(expectedParameters.map((p) => [p.name, p.shape.join(',')]));
+    const differing = state.parameters.filter((p) => have.get(p.name) !== p.shape.join(',')).map((p) => `${p.name} [${p.shape}]`);
+    throw mismatch('state', 'the parameter list', `${expectedParameters.length} parameters`, `${state.parameters.length} parameters, differing: ${differing.slice(0, 5).join(', ') || 'the order'}`);
+  }
+  const here = fingerprint(fit.diffusion);
+  for (const key of Object.keys(here) as Array<keyof DiffusionFingerprint>) {
+    const ok = key === 'betasSum' ? Math.abs(state.diffusion[key] - here[key]) <= 1e-12 * here[key] : state.diffusion[key] === here[key];
+    if (!ok) throw mismatch('state', `diffusion.${key}`, here[key], state.diffusion[key]);
+  }
+  const h = state.hyperparameters;
+  const mine = fit.hyperparameters;
+  if (JSON.stringify(h.emaRates) !== JSON.stringify(mine.emaRates)) throw mismatch('state', 'emaRates', mine.emaRates, h.emaRates);
+  if (h.emaWarmup !== mine.emaWarmup) throw mismatch('state', 'emaWarmup', mine.emaWarmup, h.emaWarmup);
+  if (h.scheduleSampler !== mine.scheduleSampler) throw mismatch('state', 'scheduleSampler', mine.scheduleSampler, h.scheduleSampler);
+  if (mine.scheduleSampler === 'loss-second-moment') {
+    const scratch = new LossSecondMomentResampler(fit.diffusion.numTimesteps, mine.resampler);
+    try {
+      scratch.loadState(state.resampler!);
+    } catch (e) {
+      if (!(e instanceof DifflibError)) throw e;
+      throw new DifflibError('SHAPE_MISMATCH', fn, 'checkpoint', `${from(checkpoint, 'state')}does not fit this trainer: its loss history ${e.detail}`);
+    }
+  }
+
+  const expectedKeys = fit.names.flatMap((name) => tensorKeys(name, mine.emaRates));
+  const missing = expectedKeys.filter((key) => !checkpoint.tensors.has(key));
+  const unexpected = [...checkpoint.tensors.keys()].filter((key) => !expectedKeys.includes(key));
+  if (missing.length || unexpected.length) {
+    throw mismatch('tensors', 'the tensor list', `${expectedKeys.length} tensors`, `missing ${missing.slice(0, 5).join(', ') || 'none'}; unexpected ${unexpected.slice(0, 5).join(', ') || 'none'}`);
+  }
+  fit.names.forEach((name, i) => {
+    const shape = fit.variables[i]!.shape;
+    for (const key of tensorKeys(name, mine.emaRates)) {
+      const t: Partial<CheckpointTensor> | null = checkpoint.tensors.get(key)!;
+      const fits = isRecord(t) && Array.isArray(t.shape) && tf.util.arraysEqual(t.shape, shape) && t.data instanceof Float32Array && t.data.length === tf.util.sizeFromShape(shape);
+      if (!fits) throw mismatch('tensors', `tensor "${key}"`, `float32 [${shape}]`, `[${t?.shape}] with ${t?.data?.length} values`);
+    }
+  });
+  return state;
+}
+
+/** A parameter's tensor names: its weights, each EMA, and the two moments. */
+function tensorKeys(name: string, emaRates: readonly number[]): string[] {
+  return [modelKey(name), ...emaRates.map((rate) => emaKey(rate, name)), momentKey('m', name), momentKey('v', name)];
+}
+
+/**
+ * Checks a checkpoint (see {@link checkCheckpoint}) and, only then, loads every tensor
+ * and the sampler history into the trainer. Nothing is changed when a check fails.
  * @returns the step to continue from.
  * @internal
  */
 export function restoreCheckpoint(fn: string, parts: TrainerParts, checkpoint: Checkpoint): number {
-  const state = checkState(fn, checkpoint);
-  const mismatch = (what: string, expected: unknown, got: unknown) =>
-    new DifflibError('SHAPE_MISMATCH', fn, 'checkpoint', `does not fit this trainer: ${what} is ${JSON.stringify(got)} in the checkpoint but ${JSON.stringify(expected)} here`);
-
-  const expectedParameters = parts.names.map((name, i) => ({ name, shape: [...parts.variables[i]!.shape] }));
-  if (JSON.stringify(state.parameters) !== JSON.stringify(expectedParameters)) {
-    const have = new Map(expectedParameters.map((p) => [p.name, p.shape.join(',')]));
-    const differing = (state.parameters ?? []).filter((p) => have.get(p.name) !== p.shape?.join(',')).map((p) => p.name);
-    throw mismatch('the parameter list', `${expectedParameters.length} parameters`, `${state.parameters?.length} parameters, differing: ${differing.slice(0, 5).join(', ')}`);
-  }
-  const here = fingerprint(parts.diffusion);
-  for (const key of Object.keys(here) as Array<keyof DiffusionFingerprint>) {
-    const ok = key === 'betasSum' ? Math.abs(state.diffusion?.[key] - here[key]) <= 1e-12 * here[key] : state.diffusion?.[key] === here[key];
-    if (!ok) throw mismatch(`diffusion.${key}`, here[key], state.diffusion?.[key]);
-  }
-  const h = state.hyperparameters;
-  if (JSON.stringify(h?.emaRates) !== JSON.stringify(parts.hyperparameters.emaRates)) {
-    throw mismatch('emaRates', parts.hyperparameters.emaRates, h?.emaRates);
-  }
-  if ((h?.emaWarmup ?? false) !== parts.hyperparameters.emaWarmup) {
-    throw mismatch('emaWarmup', parts.hyperparameters.emaWarmup, h?.emaWarmup ?? false);
-  }
-  if (h?.scheduleSampler !== parts.hyperparameters.scheduleSampler) {
-    throw mismatch('scheduleSampler', parts.hyperparameters.scheduleSampler, h?.scheduleSampler);
-  }
-  if (parts.resampler && !(state.resampler && fitsResampler(parts.resampler, state.resampler))) {
-    throw mismatch('the loss history (T × historyPerTerm)', `${parts.resampler.numTimesteps} × ${parts.resampler.historyPerTerm}`, 'another size');
-  }
-  if (!Number.isInteger(state.step) || state.step < 0 || !Number.isInteger(state.optimizerStep) || state.optimizerStep < 0) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'checkpoint', `has step ${describeValue(state.step)} / optimizer step ${describeValue(state.optimizerStep)}; expected non-negative integers`);
-  }
-
-  const expectedKeys: string[] = [];
-  parts.names.forEach((name) => {
-    expectedKeys.push(modelKey(name), ...parts.emas.map((e) => emaKey(e.rate, name)), momentKey('m', name), momentKey('v', name));
-  });
-  const missing = expectedKeys.filter((key) => !checkpoint.tensors.has(key));
-  const unexpected = [...checkpoint.tensors.keys()].filter((key) => !expectedKeys.includes(key));
-  if (missing.length || unexpected.length) {
-    throw mismatch('the tensor list', `${expectedKeys.length} tensors`, `missing ${missing.slice(0, 5).join(', ') || 'none'}; unexpected ${unexpected.slice(0, 5).join(', ') || 'none'}`);
-  }
-  parts.names.forEach((name, i) => {
-    const shape = parts.variables[i]!.shape;
-    for (const key of [modelKey(name), ...parts.emas.map((e) => emaKey(e.rate, name)), momentKey('m', name), momentKey('v', name)]) {
-      const t = checkpoint.tensors.get(key)!;
-      if (!tf.util.arraysEqual(t.shape, shape) || !(t.data instanceof Float32Array) || t.data.length !== tf.util.sizeFromShape(shape)) {
-        throw mismatch(`tensor "${key}"`, `float32 [${shape}]`, `[${t.shape}] with ${t.data?.length} values`);
-      }
-    }
-  });
-
+  const state = checkCheckpoint(fn, parts, checkpoint);
   const load = (key: string): tf.Tensor => {
     const t = checkpoint.tensors.get(key)!;
     return tf.tensor(t.data, t.shape, 'float32');
@@ -180,18 +253,4 @@ export function restoreCheckpoint(fn: string, parts: TrainerParts, checkpoint: C
   });
   if (parts.resampler) parts.resampler.loadState(state.resampler!);
   return state.step;
-}
-
-/** Whether a stored loss history fits the sampler (checked on a scratch copy, so nothing changes). */
-function fitsResampler(sampler: LossSecondMomentResampler, history: LossHistoryState): boolean {
-  const scratch = new LossSecondMomentResampler(sampler.numTimesteps, {
-    historyPerTerm: sampler.historyPerTerm,
-    uniformProb: sampler.uniformProb,
-  });
-  try {
-    scratch.loadState(history);
-    return true;
-  } catch {
-    return false;
-  }
 }

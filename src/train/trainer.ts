@@ -15,7 +15,7 @@ import { learningRateAt } from './learning-rate';
 import { buildStepLog, type StepLog } from './step-log';
 import { stepSeed } from './step-seeds';
 import { resolveTrainableModel, type ResolvedModel } from './trainable-model';
-import { captureCheckpoint, checkpointHyperparameters, restoreCheckpoint, type TrainerParts } from './trainer-checkpoint';
+import { captureCheckpoint, checkCheckpoint, checkpointHyperparameters, restoreCheckpoint, type TrainerParts } from './trainer-checkpoint';
 import {
   checkTrainerParts,
   resolveHyperparameters,
@@ -126,12 +126,21 @@ export class Trainer {
    *
    * @param source - a {@link CheckpointStore}, a directory path (Node) or a tfjs URL (`indexeddb://…`).
    * @param options - the process, a fresh model of the same architecture, and overrides.
+   * @throws DifflibError, before any tensor is made and with the model's weights
+   *   untouched, when the checkpoint is missing or damaged (naming the file at fault)
+   *   or does not fit the process, model or options.
    */
   static async load(source: CheckpointStore | string, options: TrainerLoadOptions): Promise<Trainer> {
     const fn = 'Trainer.load';
     const checkpoint = await storeFor(fn, source).read();
     const overrides = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined));
-    const trainer = new Trainer({ ...checkpointHyperparameters(fn, checkpoint), ...overrides } as TrainerOptions);
+    const merged = { ...checkpointHyperparameters(fn, checkpoint), ...overrides } as TrainerOptions;
+    // Everything is checked before the constructor makes the moments and EMAs: a refused checkpoint leaks nothing.
+    checkTrainerParts(fn, merged);
+    const model = resolveTrainableModel(fn, 'options.model', merged.model);
+    const hyperparameters = resolveHyperparameters(fn, merged);
+    checkCheckpoint(fn, { hyperparameters, diffusion: merged.diffusion, names: model.names, variables: model.variables }, checkpoint);
+    const trainer = new Trainer(merged);
     trainer.completedSteps = restoreCheckpoint(fn, trainer.parts(), checkpoint);
     return trainer;
   }
@@ -273,6 +282,8 @@ export class Trainer {
    * checkpoint.
    *
    * @param source - a {@link CheckpointStore}, a directory path or a tfjs URL.
+   * @throws DifflibError, with nothing changed, when the checkpoint is missing or
+   *   damaged (naming the file at fault) or does not fit this trainer.
    */
   async restore(source: CheckpointStore | string): Promise<void> {
     const fn = 'Trainer.restore';

@@ -181,7 +181,7 @@ describe('IOHandlerCheckpointStore', () => {
   test('refuses artifacts that are not a checkpoint, and URLs with no handler', async () => {
     const model = tf.io.fromMemory({ modelTopology: { class_name: 'Sequential' }, weightSpecs: [], weightData: new ArrayBuffer(0) });
     const notCheckpoint = await new IOHandlerCheckpointStore(model).read().catch((e: unknown) => e);
-    expect((notCheckpoint as DifflibError).message).toMatch(/^IOHandlerCheckpointStore\.read: target does not hold a difflib checkpoint/);
+    expect((notCheckpoint as DifflibError).message).toMatch(/^IOHandlerCheckpointStore\.read: target \(an? \w+\) does not hold a difflib checkpoint \(format undefined\)$/);
     // No IndexedDB in Node: the URL resolves to no handler.
     const trainer = makeTrainer();
     const noHandler = await trainer.save('indexeddb://run').catch((e: unknown) => e);

@@ -72,6 +72,21 @@ describe('Trainer with a U-Net', () => {
     expect(resumedLogs).toEqual(logs.slice(3));
   });
 
+  test('a U-Net checkpoint of another process is refused by Trainer.load, leaving no tensor behind and the weights untouched', async () => {
+    const dir = path.join(root, 'other-process');
+    await makeTrainer({ emaRates: [0.9999, 0.9] }).save(dir);
+    const unet = makeUNet(TINY_UNET, 1234);
+    disposers.push(() => unet.dispose());
+    const weights = unet.model.trainableWeights.map((w) => (w.read().dataSync() as Float32Array).slice());
+    const before = tf.memory().numTensors;
+    // Before the fix the refused load left the new trainer's moments and EMAs behind: 4 tensors per weight here.
+    const error = await Trainer.load(dir, { diffusion: makeDiffusion(50), model: unet }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DifflibError);
+    expect((error as DifflibError).message).toMatch(/^Trainer\.load: checkpoint \(.*state\.json\) does not fit this trainer: diffusion\.numTimesteps is 100 in the checkpoint but 50 here$/);
+    expect(tf.memory().numTensors).toBe(before);
+    unet.model.trainableWeights.forEach((w, i) => expect(w.read().dataSync()).toEqual(weights[i]));
+  });
+
   test('a step reads back once and the tensor count stays constant', async () => {
     const trainer = makeTrainer({ microbatch: 2 });
     const x0 = randomBatch(4, 1);

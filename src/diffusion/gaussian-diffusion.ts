@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, attributeErrors, describeValue } from '../errors';
+import { checkWasmGradientKernels, gradientTapeLength } from '../backends/wasm-gradient-check';
 import { discretizedGaussianLogLikelihood } from '../losses/discretized-gaussian';
 import { meanFlat } from '../losses/mean-flat';
 import { normalKl } from '../losses/normal-kl';
@@ -308,7 +309,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const fn = 'pMeanVariance';
     const ts = this.begin(fn, 'x', x, t);
     checkModel(fn, model);
-    return tf.tidy(() => this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options));
+    return tf.tidy(() => this.pMeanVarianceOf(fn, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options));
   }
 
   /**
@@ -327,7 +328,7 @@ export class GaussianDiffusion implements DiffusionTables {
     checkCondFn(fn, options.condFn);
     if (options.noise !== undefined) checkNoise(fn, x, options.noise);
     return tf.tidy(() => {
-      const out = this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options);
+      const out = this.pMeanVarianceOf(fn, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options);
       const mean = options.condFn
         ? tf.add(out.mean, tf.mul(out.variance, this.applyCondFn(fn, options.condFn, x, ts, options.modelKwargs)))
         : out.mean;
@@ -361,7 +362,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const eta = checkEta(fn, options.eta ?? 0);
     if (options.noise !== undefined) checkNoise(fn, x, options.noise);
     return tf.tidy(() => {
-      const out = this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options);
+      const out = this.pMeanVarianceOf(fn, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options);
       let eps = this.predictEpsFromXStart(x, ts, out.predXStart);
       let predXStart = out.predXStart;
       if (options.condFn) {
@@ -460,7 +461,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const ts = this.begin(fn, 'x', x, t);
     checkModel(fn, model);
     return tf.tidy(() => {
-      const out = this.pMeanVarianceOf(fn, this.applyModel(model, x, ts, options.modelKwargs), x, ts, options);
+      const out = this.pMeanVarianceOf(fn, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options);
       const eps = this.predictEpsFromXStart(x, ts, out.predXStart);
       const sqrtNext = ts.gather(this.alphasCumprodNext.map(Math.sqrt), x.rank);
       const sqrtOneMinusNext = ts.gather(this.alphasCumprodNext.map((a) => Math.sqrt(1 - a)), x.rank);
@@ -497,7 +498,7 @@ export class GaussianDiffusion implements DiffusionTables {
     return tf.tidy((): TrainingLosses => {
       const noise = options.noise ?? standardNormal(xStart.shape, options.seed);
       const xT = this.qSampleOf(xStart, ts, noise);
-      const output = this.applyModel(model, xT, ts, options.modelKwargs);
+      const output = this.applyModel(fn, model, xT, ts, options.modelKwargs);
       this.checkModelOutput(fn, output, xT);
       if (this.lossType === 'kl' || this.lossType === 'rescaled_kl') {
         const vb = this.vbTermsOf(fn, output, xStart, xT, ts, { clipDenoised: false }).output;
@@ -538,7 +539,7 @@ export class GaussianDiffusion implements DiffusionTables {
     checkTensor(fn, 'xT', xT);
     checkSameShape(fn, 'xStart', xStart, 'xT', xT);
     checkModel(fn, model);
-    return tf.tidy(() => this.vbTermsOf(fn, this.applyModel(model, xT, ts, options.modelKwargs), xStart, xT, ts, options));
+    return tf.tidy(() => this.vbTermsOf(fn, this.applyModel(fn, model, xT, ts, options.modelKwargs), xStart, xT, ts, options));
   }
 
   /**
@@ -581,7 +582,7 @@ export class GaussianDiffusion implements DiffusionTables {
             const seed = options.seed === undefined ? undefined : options.seed + t;
             const noise = noiseAtT ?? standardNormal(xStart.shape, seed);
             const xT = this.qSampleOf(xStart, ts, noise);
-            const output = this.applyModel(model, xT, ts, options.modelKwargs);
+            const output = this.applyModel(fn, model, xT, ts, options.modelKwargs);
             const out = this.vbTermsOf(fn, output, xStart, xT, ts, { clipDenoised });
             const eps = this.predictEpsFromXStart(xT, ts, out.predXStart);
             return [
@@ -653,8 +654,15 @@ export class GaussianDiffusion implements DiffusionTables {
       : ts.gatherInt(this.modelTimesteps);
   }
 
-  private applyModel(model: DiffusionModel, x: tf.Tensor, ts: BatchTimesteps, kwargs?: ModelKwargs): tf.Tensor {
-    return model(x, this.modelTimestepsOf(ts), kwargs);
+  /**
+   * model(x_t, t) with the timesteps it expects; under a gradient tape on wasm, refuses a
+   * model whose backward pass would need a kernel tfjs-backend-wasm lacks.
+   */
+  private applyModel(fn: string, model: DiffusionModel, x: tf.Tensor, ts: BatchTimesteps, kwargs?: ModelKwargs): tf.Tensor {
+    const tapeStart = gradientTapeLength();
+    const output = model(x, this.modelTimestepsOf(ts), kwargs);
+    checkWasmGradientKernels(fn, 'model', tapeStart);
+    return output;
   }
 
   private applyCondFn(fn: string, condFn: CondFn, x: tf.Tensor, ts: BatchTimesteps, kwargs?: ModelKwargs): tf.Tensor {

@@ -10,5 +10,5 @@ export { readSafetensors, writeSafetensors } from './safetensors';
 export type { SafetensorsArrays, SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors';
 export { timestepEmbedding } from './timestep-embedding';
 export { exportTorchStateDict, loadTorchStateDict, type TorchTensor } from './torch-state-dict';
-export { UNet, createUNet, type UNetKwargs } from './unet';
+export { UNet, createUNet, type CreateUNetOptions, type UNetKwargs } from './unet';
 export type { ResolvedUNetConfig, UNetConfig } from './unet-config';

@@ -128,15 +128,34 @@ export class UNet {
   }
 }
 
+/** Options of {@link createUNet} beyond the network's configuration. */
+export interface CreateUNetOptions {
+  /**
+   * Call {@link registerWasmTrainingKernels} (default `true`). It changes the kernels of
+   * the `'wasm'` backend for the whole app, not just this U-Net: it adds the gradient
+   * kernels tfjs-backend-wasm lacks (conv2d's filter gradient among them, without which
+   * the U-Net cannot train on wasm) and replaces wasm's `BatchMatMul` and
+   * `Conv2DBackpropInput` with faster equivalents (results equal to float32 rounding).
+   * Other backends are untouched. `false` changes no kernel; training on wasm then
+   * refuses with a DifflibError that names `registerWasmTrainingKernels()` until you
+   * call it yourself. {@link unregisterWasmTrainingKernels} undoes the registration.
+   */
+  registerWasmKernels?: boolean;
+}
+
 /**
  * Builds the U-Net of improved-diffusion / guided-diffusion ("ADM", Dhariwal &
  * Nichol 2021) on tfjs-layers. A bad configuration fails here, with a DifflibError.
- * Also registers the gradient kernels the wasm backend lacks
- * ({@link registerWasmTrainingKernels}), so the model trains on every backend, and
- * the custom layers with `tf.serialization` ({@link registerUNetLayers}), so a saved
+ *
+ * Side effect, on by default: registers difflib's kernels for the wasm backend
+ * ({@link registerWasmTrainingKernels}: the gradient kernels it lacks, and faster
+ * `BatchMatMul` / `Conv2DBackpropInput`), app-wide, so the model trains on every
+ * backend. Opt out with `{ registerWasmKernels: false }`. Also registers the custom
+ * layers with `tf.serialization` ({@link registerUNetLayers}), so a saved
  * `unet.model` loads back ({@link loadUNetModel}).
  *
  * @param config - the camelCase kwargs of `UNetModel`; see {@link UNetConfig}.
+ * @param options - see {@link CreateUNetOptions}.
  * @returns a {@link UNet}; its `forward` is a diffusion model function.
  *
  * @example
@@ -144,12 +163,21 @@ export class UNet {
  * const unet = createUNet({ imageSize: 32, inChannels: 3, modelChannels: 64, outChannels: 6,
  *   numResBlocks: 2, attentionResolutions: [2], channelMult: [1, 2, 2], numHeads: 4, learnSigma: true });
  * const { loss } = diffusion.trainingLosses(unet.forward, x0, t);
+ * // Leave tfjs' wasm kernels exactly as they are:
+ * const plain = createUNet(unet.config, { registerWasmKernels: false });
  * ```
  */
-export function createUNet(config: UNetConfig): UNet {
+export function createUNet(config: UNetConfig, options: CreateUNetOptions = {}): UNet {
+  const fn = 'createUNet';
+  if (typeof options !== 'object' || options === null) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options', `must be an object { registerWasmKernels? }, got ${describeValue(options)}`);
+  }
+  const { registerWasmKernels = true } = options;
+  if (typeof registerWasmKernels !== 'boolean') {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.registerWasmKernels', `must be a boolean, got ${describeValue(registerWasmKernels)}`);
+  }
   const resolved = resolveUNetConfig(config);
-  // Training a conv net on tfjs-backend-wasm needs gradient kernels it lacks.
-  registerWasmTrainingKernels();
+  if (registerWasmKernels) registerWasmTrainingKernels();
   registerUNetLayers();
   const graph = buildUNetGraph(resolved);
   const model = tfl.model({ inputs: graph.inputs, outputs: graph.output, name: 'unet' });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkWasmGradientKernels, gradientTapeLength } from '../backends/wasm-gradient-check';
 import { DifflibError, describeValue } from '../errors';
 import { checkSameShape, checkTensor } from '../tensor-checks';
 import { checkSigmaIndices, checkSigmas, gatherSigmas, type SigmaIndicesInput } from './noise-levels';
@@ -72,7 +73,9 @@ export function denoisingScoreMatchingLoss<X extends tf.Tensor>(
     const sigma = tf.reshape(sigmaBatch, [batchSize, ...new Array<number>(x.rank - 1).fill(1)]);
     const z = noise ?? standardNormal(x.shape, seed);
     const xTilde = tf.add(x, tf.mul(sigma, z)) as X;
+    const tapeStart = gradientTapeLength();
     const score = evaluateScore(fn, scoreModel, xTilde, sigmaBatch);
+    checkWasmGradientKernels(fn, 'scoreModel', tapeStart);
     const residual = tf.reshape(tf.add(tf.mul(sigma, score), z), [batchSize, -1]);
     return tf.mul(tf.sum(tf.square(residual), 1), 0.5) as tf.Tensor1D;
   });

@@ -1,6 +1,6 @@
 /**
- * Why a call was refused. Every code but `NON_FINITE` is raised before any tensor
- * is made; every code leaves nothing leaked.
+ * Why a call was refused. Every code but `NON_FINITE` and `DATA_RANGE` is raised
+ * before any tensor is made; every code leaves nothing leaked.
  *
  * - `INVALID_ARGUMENT`: a value has the wrong type, is not finite, or is outside its domain.
  * - `SHAPE_MISMATCH`: tensors that must agree in shape (or batch size) do not.
@@ -8,6 +8,8 @@
  * - `UNKNOWN_OPTION`: a string enum (schedule name, mean type, ...) is not one we know.
  * - `UNSATISFIABLE`: a request that is well-formed but cannot be met, e.g. `"ddim7"` over 10 steps.
  * - `NON_FINITE`: a value computed at run time (a training loss, a gradient norm) is NaN or infinite.
+ * - `DATA_RANGE`: data read back when asked (`checkDataRange`, a Trainer's `expectDataRange`)
+ *   holds values outside the expected range, e.g. 8-bit pixels where [−1, 1] was expected.
  */
 export type DifflibErrorCode =
   | 'INVALID_ARGUMENT'
@@ -15,7 +17,8 @@ export type DifflibErrorCode =
   | 'OUT_OF_RANGE'
   | 'UNKNOWN_OPTION'
   | 'UNSATISFIABLE'
-  | 'NON_FINITE';
+  | 'NON_FINITE'
+  | 'DATA_RANGE';
 
 /**
  * The error every difflib function throws for bad input. The message names the

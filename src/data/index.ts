@@ -1,3 +1,4 @@
+export { checkDataRange, type DataRange } from './data-range';
 export { HostDataset, type BatchesOptions, type DataBatch } from './host-dataset';
 export {
   digitsFromMnist,

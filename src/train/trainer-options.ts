@@ -1,3 +1,4 @@
+import { checkDataRangeOption, type DataRange } from '../data/data-range';
 import { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
 import { DifflibError, describeValue } from '../errors';
 import type { UNet } from '../nn/unet';
@@ -61,6 +62,18 @@ export interface TrainerOptions extends TrainerHyperparameters {
   model: UNet | TrainableModel;
   /** Called with each step's log, after the update. */
   onStep?: (log: StepLog) => void;
+  /**
+   * Check the data's range on the first batch: [min, max], `[-1, 1]` for images.
+   * The first {@link Trainer.step} then also reads back its batch's smallest and
+   * largest values, inside the step's one readback (no extra sync), and throws a
+   * DifflibError (code `DATA_RANGE`) naming both, the range and a hint when they fall
+   * outside it, with nothing updated. Once a batch passes, no later step is checked.
+   * Worth setting: 8-bit pixels in [0, 255] train with a normal-looking loss and sample
+   * garbage. {@link digitsFromMnist} and {@link digitsFromPixels} already give [−1, 1];
+   * the noise of {@link swissRoll} can carry a point a little past ±1. Default: no check
+   * (see also {@link checkDataRange}).
+   */
+  expectDataRange?: DataRange;
 }
 
 /** Hyperparameters with every default filled in (what a checkpoint records). */
@@ -142,4 +155,5 @@ export function checkTrainerParts(fn: string, options: TrainerOptions): void {
   if (options.onStep !== undefined && typeof options.onStep !== 'function') {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.onStep', `must be a function, got ${describeValue(options.onStep)}`);
   }
+  if (options.expectDataRange !== undefined) checkDataRangeOption(fn, 'options.expectDataRange', options.expectDataRange);
 }

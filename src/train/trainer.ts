@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { dataRangeError, type DataRange } from '../data/data-range';
 import type { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
 import { DifflibError, describeValue } from '../errors';
 import { LossSecondMomentResampler } from '../samplers/loss-second-moment-resampler';
@@ -39,6 +40,8 @@ export interface TrainerLoadOptions extends Partial<TrainerHyperparameters> {
   model: TrainerOptions['model'];
   /** Called with each step's log. */
   onStep?: TrainerOptions['onStep'];
+  /** Check the first batch's range (see {@link TrainerOptions.expectDataRange}). */
+  expectDataRange?: TrainerOptions['expectDataRange'];
 }
 
 /** `global_norm` of PyTorch's `clip_grad_norm_` adds this to the norm before dividing. */
@@ -56,8 +59,9 @@ const CLIP_EPSILON = 1e-6;
  *    ε ~ N(0, I), both from seeds derived from (seed, step);
  * 2. for each microbatch, the gradient of (1/B)·Σ_i w_i·L_i (its share of the batch
  *    mean) with the model called as `forward(x_t, t, { y, training: true })`, summed;
- * 3. reads back, in ONE batched read, the per-example losses, the weights and ‖g‖;
- *    a non-finite loss or norm throws a DifflibError before anything is updated;
+ * 3. reads back, in ONE batched read, the per-example losses, the weights and ‖g‖
+ *    (and, with `expectDataRange`, the first batch's min and max); a non-finite loss
+ *    or norm, or a first batch out of range, throws a DifflibError before anything is updated;
  * 4. scales g by min(1, c/(‖g‖ + 10⁻⁶)) when `gradClipNorm` c is set, applies AdamW at
  *    η(step), updates each EMA, feeds the losses to a loss-aware sampler, and logs.
  *
@@ -99,6 +103,8 @@ export class Trainer {
   readonly variables: readonly tf.Variable[];
   private readonly model: ResolvedModel;
   private readonly onStep: ((log: StepLog) => void) | undefined;
+  /** The range the next batch is checked against; null once one has passed, or with no check asked. */
+  private dataRange: DataRange | null;
   private completedSteps = 0;
   private busy: string | null = null;
   private disposed = false;
@@ -111,6 +117,7 @@ export class Trainer {
     this.model = resolveTrainableModel(fn, 'options.model', options.model);
     this.diffusion = options.diffusion;
     this.onStep = options.onStep;
+    this.dataRange = options.expectDataRange ?? null;
     const T = this.diffusion.numTimesteps;
     this.sampler =
       this.hyperparameters.scheduleSampler === 'uniform' ? new UniformSampler(T) : new LossSecondMomentResampler(T, this.hyperparameters.resampler);
@@ -160,11 +167,13 @@ export class Trainer {
    * Reads back exactly once (the losses and the gradient norm, for the log and the
    * sampler) and leaks no tensor. The caller keeps `x0` and `y`.
    *
-   * @param x0 - [B, …] float32 training examples (scaled to [−1, 1] for images).
+   * @param x0 - [B, …] float32 training examples (scaled to [−1, 1] for images; set
+   *   `expectDataRange` to have the first batch checked).
    * @param options - `y`: [B] int32 labels for a class-conditional model.
    * @returns the step's log.
    * @throws DifflibError before any tensor is made for a bad batch, and after the
-   *   readback, with nothing updated, when a loss or the gradient norm is not finite.
+   *   readback, with nothing updated, when a loss or the gradient norm is not finite
+   *   (`NON_FINITE`) or the first batch falls outside `expectDataRange` (`DATA_RANGE`).
    */
   async step(x0: tf.Tensor, options: TrainerStepOptions = {}): Promise<StepLog> {
     const fn = 'Trainer.step';
@@ -204,18 +213,26 @@ export class Trainer {
       }
 
       const present = (['mse', 'vb'] as const).filter((key) => terms[key].length > 0);
+      const range = this.dataRange;
       const readback = tf.tidy(() =>
         tf.concat([
           ...terms.loss,
           ...present.flatMap((key) => terms[key]),
           weights,
           tf.reshape(tf.sqrt(sumInGroups(Object.values(gradients).map((g) => tf.sum(tf.square(g))))), [1]),
+          ...(range ? [tf.stack([tf.min(x0), tf.max(x0)])] : []),
         ]),
       );
       owned.push(readback);
       const host = (await readback.data()) as Float32Array;
       const loss = host.subarray(0, B);
-      const gradNorm = host[host.length - 1]!;
+      const gradNormAt = B * (2 + present.length);
+      const gradNorm = host[gradNormAt]!;
+      if (range) {
+        const error = dataRangeError(fn, 'x0', [host[gradNormAt + 1]!, host[gradNormAt + 2]!], range, 'expectDataRange');
+        if (error) throw new DifflibError(error.code, fn, 'x0', `${error.detail}. Nothing was updated`);
+        this.dataRange = null;
+      }
       this.checkFinite(fn, step, indices, loss, gradNorm);
 
       const lr = this.learningRate(step);

@@ -13,6 +13,7 @@ export * from './guidance';
 export * from './losses';
 export * from './nn';
 export * from './samplers';
+export * from './sampling';
 export * from './schedules';
 export * from './score';
 export * from './train';

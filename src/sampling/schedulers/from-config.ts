@@ -1,0 +1,66 @@
+import { DifflibError, describeValue } from '../../errors';
+import { optionsFromConfig, type ConfigSchema, type NeutralKeys } from './config';
+import type { Scheduler } from './scheduler';
+import { DDIMScheduler } from './ddim';
+
+/**
+ * A scheduler class as `schedulerFromConfig` needs it: how to build one from camelCase
+ * options, its config keys, and the keys of other diffusers versions it accepts only at
+ * their neutral value.
+ * @internal
+ */
+export interface SchedulerClass {
+  create(options: Record<string, unknown>): Scheduler;
+  schema: ConfigSchema;
+  neutral: NeutralKeys;
+}
+
+/** Every scheduler `schedulerFromConfig` knows, by diffusers class name. @internal */
+export const SCHEDULER_CLASSES: Readonly<Record<string, SchedulerClass>> = {
+  DDIMScheduler: { create: (o) => new DDIMScheduler(o), schema: DDIMScheduler.schema, neutral: {} },
+};
+
+/** Options of {@link schedulerFromConfig}. */
+export interface SchedulerFromConfigOptions {
+  /** Where warnings go (keys ignored because they change nothing); default `console.warn`. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Builds the scheduler a diffusers `scheduler_config.json` describes, as it is:
+ * snake_case keys and `_class_name` (e.g. `"EulerDiscreteScheduler"`). Keys of newer
+ * diffusers versions that difflib does not know are ignored with a warning when their
+ * value is `null` or `false` (an unused feature), and refused otherwise, since they would
+ * change the results; bad values are refused. `toConfig()` gives the config back.
+ *
+ * @param config - the parsed JSON.
+ * @param options - where warnings go.
+ * @returns the scheduler, before `setTimesteps`.
+ * @throws DifflibError naming `config._class_name` for a class difflib does not have, or
+ *   `config.<key>` for a bad or unsupported value.
+ *
+ * @example
+ * ```ts
+ * const config = JSON.parse(readFileSync('scheduler/scheduler_config.json', 'utf8'));
+ * const scheduler = schedulerFromConfig(config); // e.g. a PNDMScheduler for Stable Diffusion 1.5
+ * scheduler.setTimesteps(25);
+ * ```
+ */
+export function schedulerFromConfig(config: { _class_name: string; [key: string]: unknown }, options: SchedulerFromConfigOptions = {}): Scheduler {
+  const fn = 'schedulerFromConfig';
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'config', `must be a diffusers scheduler config object, got ${describeValue(config)}`);
+  }
+  const className = config._class_name;
+  const entry = typeof className === 'string' && Object.hasOwn(SCHEDULER_CLASSES, className) ? SCHEDULER_CLASSES[className]! : undefined;
+  if (entry === undefined) {
+    throw new DifflibError(
+      'UNKNOWN_OPTION',
+      fn,
+      'config._class_name',
+      `must name a scheduler difflib has (${Object.keys(SCHEDULER_CLASSES).join(', ')}), got ${describeValue(className)}`,
+    );
+  }
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  return entry.create(optionsFromConfig(fn, className as string, entry.schema, entry.neutral, config, warn));
+}

@@ -1,0 +1,3 @@
+export { DDIMScheduler, type DDIMSchedulerOptions } from './ddim';
+export { schedulerFromConfig, type SchedulerFromConfigOptions } from './from-config';
+export type { Scheduler, SchedulerStepOptions, SchedulerStepOutput } from './scheduler';

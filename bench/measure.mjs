@@ -10,6 +10,9 @@ import { timeRepeats } from './stats.mjs';
  * - overhead: the same `trainingLosses` forward + backward with a one-multiply stand-in
  *   model, i.e. the diffusion-side work of a step, and its share of `trainStep`;
  * - ddim: a DDIM sampling loop of `ddimSteps` respaced steps on the batch;
+ * - schedulerStepMs: per diffusers-style scheduler, the time of one `scaleModelInput` +
+ *   `step` (a fixed model output stands in for the model), and the largest as a share of
+ *   the forward pass (`schedulerStepShare`);
  * - peak `tf.memory().numBytes` during a forward and a train step;
  * - readbacks per sampling step (backend reads counted inside the loop), and tensors alive
  *   after `leakSteps` sampling steps and after every train step taken.
@@ -21,11 +24,12 @@ import { timeRepeats } from './stats.mjs';
  * @param {number} [args.warmup] - untimed calls before each timed series.
  * @param {number} [args.repeats] - timed calls per series.
  * @param {number} [args.ddimSteps] - 0 skips the sampling measurement.
+ * @param {number} [args.schedulerSteps] - inference steps per scheduler timing (0 skips).
  * @param {number} [args.leakSteps] - sampling steps of the tensor-growth check (0 skips).
  * @param {boolean} [args.profile] - also time a train step per kernel (tf.profile).
  * @param {(line: string) => void} [args.log] - progress lines.
  */
-export async function measure({ tf, difflib, config, warmup = 2, repeats = 5, ddimSteps = 50, leakSteps = 100, profile = false, log = () => {} }) {
+export async function measure({ tf, difflib, config, warmup = 2, repeats = 5, ddimSteps = 50, schedulerSteps = 20, leakSteps = 100, profile = false, log = () => {} }) {
   const { createUNet, GaussianDiffusion, Trainer, namedBetaSchedule } = difflib;
   const { imageSize: H, inChannels: C } = config.unet;
   const B = config.batch;
@@ -95,6 +99,14 @@ export async function measure({ tf, difflib, config, warmup = 2, repeats = 5, dd
     result.readbacksPerSamplingStep = reads / ddimSteps;
   }
 
+  if (schedulerSteps > 0) {
+    log(`scheduler steps (${schedulerSteps} inference steps each)`);
+    result.schedulerStepMs = await schedulerStepTimes({ tf, difflib, x, steps: schedulerSteps, warmup: Math.min(warmup, 1), repeats });
+    const shares = Object.entries(result.schedulerStepMs).map(([name, ms]) => [name, ms / result.forwardMs.median]);
+    const [worst, share] = shares.reduce((a, b) => (b[1] > a[1] ? b : a), ['', 0]);
+    result.schedulerStepShare = { worst, share };
+  }
+
   if (leakSteps > 0) {
     log(`tensor growth over ${leakSteps} sampling steps`);
     const before = tf.memory().numTensors;
@@ -110,6 +122,51 @@ export async function measure({ tf, difflib, config, warmup = 2, repeats = 5, dd
   tf.dispose([x, t]);
   result.tensorsLeftAfterDispose = tf.memory().numTensors - tensorsAtStart;
   return result;
+}
+
+/** diffusers' scheduler class names; those `schedulerFromConfig` accepts are timed. */
+const SCHEDULERS = [
+  'DDPMScheduler', 'DDIMScheduler', 'PNDMScheduler', 'LCMScheduler', 'EulerDiscreteScheduler', 'EulerAncestralDiscreteScheduler',
+  'HeunDiscreteScheduler', 'LMSDiscreteScheduler', 'KDPM2DiscreteScheduler', 'DPMSolverMultistepScheduler',
+  'DPMSolverSinglestepScheduler', 'DEISMultistepScheduler', 'UniPCMultistepScheduler',
+];
+
+/**
+ * Milliseconds per model call of each scheduler's loop (default config, `steps` inference
+ * steps), the model replaced by a fixed output: `scaleModelInput` + `step` alone, until
+ * the last sample is read back.
+ */
+async function schedulerStepTimes({ tf, difflib, x, steps, warmup, repeats }) {
+  const modelOutput = tf.randomNormal(x.shape, 0, 1, 'float32', 5);
+  const times = {};
+  for (const name of SCHEDULERS) {
+    let scheduler;
+    try {
+      scheduler = difflib.schedulerFromConfig({ _class_name: name }, { warn: () => {} });
+    } catch {
+      continue; // not in this difflib
+    }
+    scheduler.setTimesteps(steps);
+    const calls = scheduler.timesteps.length;
+    const loop = async () => {
+      scheduler.setTimesteps(steps);
+      let sample = tf.clone(x);
+      for (const t of Array.from(scheduler.timesteps)) {
+        const input = scheduler.scaleModelInput(sample, t);
+        const out = scheduler.step(modelOutput, t, sample, { seed: 1 });
+        if (input !== sample) input.dispose();
+        sample.dispose();
+        for (const [key, value] of Object.entries(out)) if (key !== 'prevSample' && value instanceof tf.Tensor) value.dispose();
+        sample = out.prevSample;
+      }
+      await sample.data();
+      sample.dispose();
+    };
+    times[name] = (await timeRepeats(loop, { warmup, repeats })).median / calls;
+    scheduler.dispose();
+  }
+  modelOutput.dispose();
+  return times;
 }
 
 /** The largest `tf.memory().numBytes` while `fn` runs (tf.profile's peak, kernel checks off). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench`: U-Net forward, train step, DDIM sampling, diffusion overhead, memory,
+// `npm run bench`: U-Net forward, train step, DDIM sampling, diffusion overhead, scheduler steps, memory,
 // readbacks and tensor growth, per backend. Prints a table and writes JSON under
 // bench/results/.
 //
@@ -11,6 +11,7 @@
 //        --runtime node|browser   where webgpu runs (default node, through the `webgpu`
 //                                 package; browser: Chromium). webgl always runs in Chromium.
 //        --config tiny|small|cifar  --warmup N  --repeats N  --ddim-steps N  --leak-steps N
+//        --scheduler-steps N  inference steps of each scheduler-step timing (0 skips)
 //        --wasm-threads N   wasm's thread count (default: the cores, at most 8; 1 = tfjs's
 //                           single-threaded build, >1 = its threaded build via difflib/node)
 //        --profile (per-kernel train-step times)  --out DIR (default bench/results)
@@ -33,6 +34,7 @@ const { values: opts } = parseArgs({
     warmup: { type: 'string', default: '2' },
     repeats: { type: 'string', default: '5' },
     'ddim-steps': { type: 'string', default: '50' },
+    'scheduler-steps': { type: 'string', default: '20' },
     'leak-steps': { type: 'string', default: '100' },
     'wasm-threads': { type: 'string', default: String(Math.min(8, os.availableParallelism())) },
     profile: { type: 'boolean', default: false },
@@ -56,6 +58,7 @@ const options = {
   warmup: count('warmup', 0),
   repeats: count('repeats', 1),
   ddimSteps: count('ddim-steps', 0),
+  schedulerSteps: count('scheduler-steps', 0),
   leakSteps: count('leak-steps', 0),
   profile: opts.profile,
 };

@@ -7,6 +7,7 @@ const COLUMNS = [
   ['train step ms (p25–p75)', (r) => spread(r.result.trainStepMs)],
   ['diffusion overhead', (r) => `${(100 * r.result.overheadShare).toFixed(2)}%`],
   ['DDIM s', (r) => (r.result.ddimSeconds === undefined ? '-' : `${r.result.ddimSeconds.toFixed(1)} (${r.result.ddimSteps})`)],
+  ['scheduler step (worst)', (r) => (r.result.schedulerStepShare === undefined ? '-' : `${(100 * r.result.schedulerStepShare.share).toFixed(2)}% (${r.result.schedulerStepShare.worst.replace(/Scheduler$/, '')})`)],
   ['peak MB fwd/train', (r) => `${mb(r.result.peakBytesForward)}/${mb(r.result.peakBytesTrainStep)}`],
   ['reads/sample step', (r) => (r.result.readbacksPerSamplingStep === undefined ? '-' : String(r.result.readbacksPerSamplingStep))],
   ['tensor growth train/sample', (r) => `${r.result.tensorGrowthOverTrainSteps}/${r.result.tensorGrowthOverSamplingSteps ?? '-'}`],

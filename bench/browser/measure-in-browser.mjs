@@ -23,7 +23,7 @@ async function servePage() {
  * @param {object} args
  * @param {'webgl' | 'webgpu'} args.backend
  * @param {string} args.configName - a key of CONFIGS (bench/configs.mjs).
- * @param {object} args.options - measure()'s warmup, repeats, ddimSteps, leakSteps, profile.
+ * @param {object} args.options - measure()'s warmup, repeats, ddimSteps, schedulerSteps, leakSteps, profile.
  * @param {(line: string) => void} args.log - progress lines, the page's included.
  * @returns {Promise<{ backendInfo: string, result: object }>} result as measure() returns it.
  * @throws {Error} saying why, when the backend starts under none of its flag sets or the

@@ -30,17 +30,19 @@ export function karrasSigmas(sigmaMin: number, sigmaMax: number, n: number, rho 
 
 /**
  * diffusers' `_sigma_to_t`: the fractional training timestep whose σ is `sigma`, by
- * linear interpolation of log σ between the two neighbouring training σs (float64 on a
- * float32 `logSigmas` table, increasing with t).
+ * linear interpolation of log σ between the two neighbouring training σs (`logSigmas`,
+ * float32, increasing with t). numpy 1.x casts the float64 log σ down to the float32
+ * table's type (value-based casting), so the neighbour search and the weight
+ * w = (lo − log σ)/(lo − hi) are float32; only t = (1 − w)·low + w·(low + 1) is float64.
  */
 export function sigmaToT(sigma: number, logSigmas: ArrayLike<number>): number {
-  const logSigma = Math.log(Math.max(sigma, 1e-10));
+  const logSigma = f32(Math.log(Math.max(sigma, 1e-10)));
   // The last index whose log σ is ≤ log sigma (0 when there is none), at most n − 2.
   let low = 0;
-  for (let i = 0; i < logSigmas.length; i++) if (logSigma - logSigmas[i]! >= 0) low = i;
+  for (let i = 0; i < logSigmas.length; i++) if (logSigma >= logSigmas[i]!) low = i;
   low = Math.min(low, logSigmas.length - 2);
   const lo = logSigmas[low]!;
   const hi = logSigmas[low + 1]!;
-  const w = Math.min(Math.max((lo - logSigma) / (lo - hi), 0), 1);
-  return (1 - w) * low + w * (low + 1);
+  const w = Math.min(Math.max(f32(f32(lo - logSigma) / f32(lo - hi)), 0), 1);
+  return f32(1 - w) * low + w * (low + 1);
 }

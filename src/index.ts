@@ -12,7 +12,7 @@ export * from './eval';
 export * from './guidance';
 export * from './losses';
 export * from './nn';
-export * from './samplers';
+export * from './timesteps';
 export * from './sampling';
 export * from './schedules';
 export * from './score';

@@ -1,4 +1,4 @@
-import { seededUniform } from '../samplers/random';
+import { seededUniform } from '../random';
 
 /**
  * A seeded uniformly random permutation of 0 … n−1 (Fisher–Yates on mulberry32), the

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { seededUniform } from '../samplers/random';
+import { seededUniform } from '../random';
 import { normalPair } from './box-muller';
 import { HostDataset } from './host-dataset';
 import { checkInteger, checkNonNegative, checkSeed } from './option-checks';

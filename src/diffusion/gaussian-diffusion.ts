@@ -8,13 +8,9 @@ import { NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
 import { checkSameShape, checkTensor, shapeString } from '../tensor-checks';
 import { computeTables, type DiffusionTables } from './coefficients';
 import { stopGradient } from './stop-gradient';
-import {
-  sampleLoop,
-  sampleLoopProgressive,
-  type DdimSampleLoopOptions,
-  type SampleLoopOptions,
-  type SampleLoopStep,
-} from '../samplers/sample-loop';
+import { checkLoopArguments, finalSample, runSteps } from '../step-loop';
+import { diffusionDriver } from './sample-driver';
+import type { DdimSampleLoopOptions, SampleLoopOptions, SampleLoopStep } from './sample-loop-options';
 import { BatchTimesteps, type TimestepsInput } from './timesteps';
 import {
   LOSS_TYPES,
@@ -398,7 +394,7 @@ export class GaussianDiffusion implements DiffusionTables {
    * ```
    */
   pSampleLoop(model: DiffusionModel, shape: readonly number[], options: SampleLoopOptions = {}): Promise<tf.Tensor> {
-    return sampleLoop(this.pSampleLoopProgressive(model, shape, options));
+    return finalSample(this.pSampleLoopProgressive(model, shape, options));
   }
 
   /**
@@ -410,9 +406,7 @@ export class GaussianDiffusion implements DiffusionTables {
     shape: readonly number[],
     options: SampleLoopOptions = {},
   ): AsyncGenerator<SampleLoopStep, void, undefined> {
-    return sampleLoopProgressive('pSampleLoopProgressive', this, model, shape, options, (x, t, seed) =>
-      this.pSample(model, x, t, { ...options, noise: undefined, seed }),
-    );
+    return this.loop('pSampleLoopProgressive', 'ancestral', model, shape, options);
   }
 
   /**
@@ -424,7 +418,7 @@ export class GaussianDiffusion implements DiffusionTables {
    * @returns x_0, `shape` (the caller owns it).
    */
   ddimSampleLoop(model: DiffusionModel, shape: readonly number[], options: DdimSampleLoopOptions = {}): Promise<tf.Tensor> {
-    return sampleLoop(this.ddimSampleLoopProgressive(model, shape, options));
+    return finalSample(this.ddimSampleLoopProgressive(model, shape, options));
   }
 
   /** {@link ddimSampleLoop} one step at a time; yielded tensors are valid until the next step. */
@@ -434,9 +428,21 @@ export class GaussianDiffusion implements DiffusionTables {
     options: DdimSampleLoopOptions = {},
   ): AsyncGenerator<SampleLoopStep, void, undefined> {
     checkEta('ddimSampleLoopProgressive', options.eta ?? 0);
-    return sampleLoopProgressive('ddimSampleLoopProgressive', this, model, shape, options, (x, t, seed) =>
-      this.ddimSample(model, x, t, { ...options, noise: undefined, seed }),
-    );
+    return this.loop('ddimSampleLoopProgressive', 'ddim', model, shape, options);
+  }
+
+  /** The one sampling loop (`sampleProgressive`'s) over this process's steps. */
+  private loop(
+    fn: string,
+    method: 'ancestral' | 'ddim',
+    model: DiffusionModel,
+    shape: readonly number[],
+    options: DdimSampleLoopOptions,
+  ): AsyncGenerator<SampleLoopStep, void, undefined> {
+    checkLoopArguments(fn, model, shape, options, ['denoisedFn', 'condFn'], 'noise');
+    const { noise, seed, onProgress, signal, clipDenoised, denoisedFn, modelKwargs, condFn, eta } = options;
+    const driver = diffusionDriver(fn, this, { method, clipDenoised, denoisedFn, modelKwargs, condFn, eta });
+    return runSteps(driver, model, shape, { initialNoise: noise, seed, onProgress, signal });
   }
 
   /**

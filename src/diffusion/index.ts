@@ -12,3 +12,5 @@ export {
 export type { DiffusionTables } from './coefficients';
 export type { TimestepsInput } from './timesteps';
 export * from './types';
+export type { DdimSampleLoopOptions, SampleLoopOptions, SampleLoopStep } from './sample-loop-options';
+export type { DiffusionSamplingMethod } from './sample-driver';

@@ -1,15 +1,13 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
+import { diffusionDriver } from '../diffusion/sample-driver';
 import type { DiffusionModel } from '../diffusion/types';
 import { DifflibError, describeValue } from '../errors';
-import { yieldToEventLoop } from '../event-loop';
 import { classifierFreeGuidance } from '../guidance/classifier-free';
-import { standardNormal } from '../random-normal';
-import { diffusionDriver } from './diffusion-driver';
-import { checkLoopArguments, type SampleOptions, type SamplingStep } from './loop-options';
+import { checkLoopArguments, finalSample, runSteps, type SamplingStep, type StepDriver } from '../step-loop';
+import { refuseOptions, type SampleOptions } from './loop-options';
 import { schedulerDriver } from './scheduler-driver';
 import { SchedulerBase, type Scheduler } from './schedulers/scheduler';
-import type { StepDriver } from './step-driver';
 
 /** What the loop samples with: a diffusers-style {@link Scheduler} or improved-diffusion's process. */
 export type Sampler = Scheduler | GaussianDiffusion;
@@ -19,57 +17,37 @@ export type Sampler = Scheduler | GaussianDiffusion;
  * scheduler's `setTimesteps`), and returns the lazy loop.
  */
 function prepare(fn: string, sampler: unknown, model: unknown, shape: unknown, options: unknown): AsyncGenerator<SamplingStep, void, undefined> {
-  const opts = checkLoopArguments(fn, model, shape, options);
+  checkLoopArguments(fn, model, shape, options, ['condFn', 'denoisedFn']);
+  const opts = options as SampleOptions;
   let driver: StepDriver;
-  if (sampler instanceof GaussianDiffusion) driver = diffusionDriver(fn, sampler, opts);
-  else if (sampler instanceof SchedulerBase) driver = schedulerDriver(fn, sampler, opts);
+  if (sampler instanceof GaussianDiffusion) {
+    refuseOptions(fn, opts, ['numInferenceSteps'], 'is for schedulers; respace a GaussianDiffusion instead (diffusion.respace("50"))');
+    refuseOptions(fn, opts, ['stepOptions'], 'is for schedulers; a GaussianDiffusion takes method, eta, clipDenoised, denoisedFn, condFn');
+    const { method, eta, clipDenoised, denoisedFn, modelKwargs, condFn, lowerOrderFinal } = opts;
+    driver = diffusionDriver(fn, sampler, { method, eta, clipDenoised, denoisedFn, modelKwargs, condFn, lowerOrderFinal });
+  } else if (sampler instanceof SchedulerBase) driver = schedulerDriver(fn, sampler, opts);
   else {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'sampler', `must be a Scheduler (e.g. new EulerDiscreteScheduler()) or a GaussianDiffusion, got ${describeValue(sampler)}`);
   }
   const guided = opts.guidance === undefined ? (model as DiffusionModel) : classifierFreeGuidance(model as DiffusionModel, opts.guidance);
-  return run(driver, guided, shape as number[], opts);
-}
-
-async function* run(driver: StepDriver, model: DiffusionModel, shape: number[], opts: SampleOptions): AsyncGenerator<SamplingStep, void, undefined> {
-  const { seed, signal, onProgress, initialNoise } = opts;
-  const total = driver.timesteps.length;
-  let x: tf.Tensor | null = null;
-  let predXStart: tf.Tensor | null = null;
-  const owned = (t: tf.Tensor | null) => t !== null && t !== initialNoise;
-  try {
-    signal?.throwIfAborted();
-    const unit = initialNoise ?? standardNormal(shape, seed);
-    x = driver.initialSample(unit);
-    if (unit !== x && unit !== initialNoise) unit.dispose();
-    for (let index = 0; index < total; index++) {
-      signal?.throwIfAborted();
-      const out = driver.step(model, x, index, seed === undefined ? undefined : seed + 1 + index);
-      if (owned(x)) x.dispose();
-      predXStart?.dispose();
-      x = out.sample;
-      predXStart = out.predXStart;
-      onProgress?.(index + 1, total);
-      yield { index, total, t: driver.timesteps[index]!, sample: x, predXStart };
-      await yieldToEventLoop();
-    }
-  } finally {
-    if (owned(x)) x!.dispose();
-    predXStart?.dispose();
-  }
+  const { initialNoise, seed, onProgress, signal } = opts;
+  return runSteps(driver, guided, shape as number[], { initialNoise, seed, onProgress, signal });
 }
 
 /**
- * The sampling loop, one step at a time: an async iterator of `{ index, t, sample,
- * predXStart }` from the first step to the last, for any {@link Sampler}:
+ * The sampling loop, one step at a time: an async iterator of `{ index, total, t,
+ * sample, predXStart }` from the first step to the last, for any {@link Sampler}:
  *
  * - a scheduler: `setTimesteps(numInferenceSteps)`, x = x_T·initNoiseSigma, then per
  *   t of its timesteps: `scaleModelInput` → model → `step` (diffusers' pipeline loop);
- * - a `GaussianDiffusion`: x = x_T, then t = T−1 … 0: `pSample` (or `ddimSample`).
+ * - a `GaussianDiffusion`: x = x_T, then t = T−1 … 0: `pSample`, `ddimSample`, or a
+ *   DPM-Solver++(2M) update (`method`).
  *
  * Options are the same for both where they make sense (seed, x_T, guidance, progress,
  * abort); one that does not apply is refused. No step reads a tensor back, and nothing
  * leaks, also when the loop is aborted or its consumer stops early. Yielded tensors stay
- * valid until the next step is asked for.
+ * valid until the next step is asked for. `GaussianDiffusion.pSampleLoop`,
+ * `ddimSampleLoop` and `dpmSolverSample` run this same loop.
  *
  * @param sampler - a {@link Scheduler} or a {@link GaussianDiffusion}.
  * @param model - (x [B, …], t [B], kwargs) → the model output the sampler expects.
@@ -108,10 +86,6 @@ export function sampleProgressive(sampler: Sampler, model: DiffusionModel, shape
  * });
  * ```
  */
-export async function sample(sampler: Sampler, model: DiffusionModel, shape: readonly number[], options: SampleOptions = {}): Promise<tf.Tensor> {
-  let last: tf.Tensor | null = null;
-  for await (const step of prepare('sample', sampler, model, shape, options)) {
-    if (step.index === step.total - 1) last = tf.clone(step.sample);
-  }
-  return last!;
+export function sample(sampler: Sampler, model: DiffusionModel, shape: readonly number[], options: SampleOptions = {}): Promise<tf.Tensor> {
+  return finalSample(prepare('sample', sampler, model, shape, options));
 }

@@ -4,7 +4,7 @@ import type { ModelKwargs } from '../diffusion/types';
 import { DifflibError } from '../errors';
 import { refuseOptions, type SampleOptions } from './loop-options';
 import type { Scheduler } from './schedulers/scheduler';
-import type { StepDriver } from './step-driver';
+import type { StepDriver } from '../step-loop';
 
 /**
  * Drives a diffusers-style scheduler through the loop of its SCHEMA: x_T·initNoiseSigma,
@@ -13,7 +13,7 @@ import type { StepDriver } from './step-driver';
  * @internal
  */
 export function schedulerDriver(fn: string, scheduler: Scheduler, opts: SampleOptions): StepDriver {
-  refuseOptions(fn, opts, ['method', 'clipDenoised', 'denoisedFn'], "is a GaussianDiffusion option; a scheduler clips as its config says (clip_sample, thresholding)");
+  refuseOptions(fn, opts, ['method', 'clipDenoised', 'denoisedFn', 'lowerOrderFinal'], "is a GaussianDiffusion option; a scheduler clips as its config says (clip_sample, thresholding)");
   if (opts.numInferenceSteps !== undefined) scheduler.setTimesteps(opts.numInferenceSteps);
   else if (scheduler.timesteps.length === 0) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.numInferenceSteps', 'is required: the scheduler has no timesteps yet (or call its setTimesteps first)');

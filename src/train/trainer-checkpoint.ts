@@ -4,7 +4,7 @@ import { DifflibError, describeValue } from '../errors';
 import type { AdamW } from './adamw';
 import type { Checkpoint, CheckpointTensor } from './checkpoint-store';
 import type { EMA } from './ema';
-import { LossSecondMomentResampler, type LossHistoryState } from '../samplers/loss-second-moment-resampler';
+import { LossSecondMomentResampler, type LossHistoryState } from '../timesteps/loss-second-moment-resampler';
 import { resolveHyperparameters, type ResolvedHyperparameters, type TrainerHyperparameters } from './trainer-options';
 
 const FORMAT = 'difflib-trainer';

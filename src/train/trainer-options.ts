@@ -2,7 +2,7 @@ import { checkDataRangeOption, type DataRange } from '../data/data-range';
 import { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
 import { DifflibError, describeValue } from '../errors';
 import type { UNet } from '../nn/unet';
-import type { LossSecondMomentOptions } from '../samplers/loss-second-moment-resampler';
+import type { LossSecondMomentOptions } from '../timesteps/loss-second-moment-resampler';
 import type { StepLog } from './step-log';
 import type { TrainableModel } from './trainable-model';
 

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { digitsFromMnist, digitsFromPixels, type HostDataset } from '../../src/data';
 import { areaResize } from '../../src/data/area-resize';
-import { seededUniform } from '../../src/samplers/random';
+import { seededUniform } from '../../src/random';
 import { useBackend } from '../backends';
 import { expectDifflibError } from '../helpers';
 import { fakeMnist } from './fake-mnist';

@@ -1,4 +1,4 @@
-import { seededUniform } from '../../src/samplers/random';
+import { seededUniform } from '../../src/random';
 import type { MnistDigitClass } from '../../src/data';
 
 /**

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { eightGaussians, HostDataset } from '../../src/data';
 import { evaluateBpd, type BpdProgress } from '../../src/eval';
 import { DifflibError, GaussianDiffusion, namedBetaSchedule, type DiffusionModel } from '../../src/index';
-import { seededUniform } from '../../src/samplers/random';
+import { seededUniform } from '../../src/random';
 import { NODE_BACKENDS, useBackend } from '../backends';
 import { countReadbacksAsync } from '../helpers';
 

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GaussianDiffusion, namedBetaSchedule, type DiffusionModel, type ModelKwargs } from '../../src/index';
 import { classifierFreeGuidance } from '../../src/guidance';
-import { dpmSolverSample } from '../../src/samplers/dpm-solver';
+import { dpmSolverSample } from '../../src/sampling/dpm-solver-sample';
 import { NODE_BACKENDS, useBackend } from '../backends';
 import { countReadbacks, expectDifflibError, expectNoLeak } from '../helpers';
 

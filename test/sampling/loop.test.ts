@@ -7,6 +7,7 @@ import {
   DDIMScheduler,
   GaussianDiffusion,
   classifierFreeGuidance,
+  dpmSolverSample,
   namedBetaSchedule,
   sample,
   sampleProgressive,
@@ -73,6 +74,14 @@ describe('sample / sampleProgressive', () => {
     const ddimMethod = await d.ddimSampleLoop(tanhModel, [2, 4, 4, 1], { eta: 0.5, noise: xT, seed: 4 });
     expect(Array.from(ddimLoop.dataSync())).toEqual(Array.from(ddimMethod.dataSync()));
     tf.dispose([viaLoop, viaMethod, xT, ddimLoop, ddimMethod]);
+  });
+
+  it("runs dpmSolverSample's DPM-Solver++(2M) as method 'dpm-solver++'", async () => {
+    const d = base.respace('10');
+    const viaLoop = await sample(d, tanhModel, [2, 4, 4, 1], { method: 'dpm-solver++', seed: 5 });
+    const viaFunction = await dpmSolverSample(d, tanhModel, [2, 4, 4, 1], { seed: 5 });
+    expect(Array.from(viaLoop.dataSync())).toEqual(Array.from(viaFunction.dataSync()));
+    tf.dispose([viaLoop, viaFunction]);
   });
 
   it('samples Gaussian data with the exact denoiser through a scheduler (DDIM, 100 trailing steps)', async () => {
@@ -165,6 +174,8 @@ describe('sample / sampleProgressive', () => {
     expectDifflibError(() => sampleProgressive(base, tanhModel, [1, 2], { numInferenceSteps: 2 }), 'sampleProgressive', 'options.numInferenceSteps');
     expectDifflibError(() => sampleProgressive(base, tanhModel, [1, 2], { eta: 1 }), 'sampleProgressive', 'options.eta');
     expectDifflibError(() => sampleProgressive(base, tanhModel, [1, 2], { method: 'euler' as never }), 'sampleProgressive', 'options.method');
+    expectDifflibError(() => sampleProgressive(base, tanhModel, [1, 2], { lowerOrderFinal: false }), 'sampleProgressive', 'options.lowerOrderFinal');
+    expectDifflibError(() => sampleProgressive(base, tanhModel, [1, 2], { method: 'dpm-solver++', condFn: (x) => x }), 'sampleProgressive', 'options.condFn');
     expectDifflibError(() => sampleProgressive(base, tanhModel, [1, 2], { seed: NaN }), 'sampleProgressive', 'options.seed');
     expectDifflibError(() => sampleProgressive(base, tanhModel, [1, 2], { onProgress: 3 as never }), 'sampleProgressive', 'options.onProgress');
     const wrong = tf.zeros([1, 3]);

@@ -9,7 +9,7 @@ import {
   type ModelMeanType,
   type ModelVarType,
 } from '../../src/index';
-import { dpmSolverSample, type DpmSolverSampleOptions } from '../../src/samplers/dpm-solver';
+import { dpmSolverSample, type DpmSolverSampleOptions } from '../../src/sampling/dpm-solver-sample';
 import { NODE_BACKENDS, useBackend } from '../backends';
 import { countReadbacksAsync, expectDifflibError } from '../helpers';
 import { exactFlowSample, gaussianDenoiser, referenceDpmSolver2M, type GaussianData } from './gaussian-closed-form';

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
-import type { DenoisedFn, DiffusionModel, ModelCallOptions, ModelKwargs } from '../diffusion/types';
+import { diffusionDriver } from '../diffusion/sample-driver';
+import type { DenoisedFn, DiffusionModel, ModelKwargs } from '../diffusion/types';
 import { DifflibError, describeValue } from '../errors';
-import { standardNormal } from '../random-normal';
+import { finalSample, runSteps } from '../step-loop';
 import { checkTensor, shapeString } from '../tensor-checks';
-import { yieldToEventLoop } from '../event-loop';
 
 /** Options of {@link dpmSolverSample}. */
 export interface DpmSolverSampleOptions {
@@ -29,18 +29,6 @@ export interface DpmSolverSampleOptions {
   onProgress?: (done: number, total: number) => void;
   /** Aborts between steps: the promise rejects with `signal.reason` and nothing leaks. */
   signal?: AbortSignal;
-}
-
-/**
- * One update of the plan: after evaluating x̂_0 at step `t`,
- * x_next = `xCoef`·x_t + `dataCoef`·x̂_0(t) + `previousCoef`·x̂_0(previous step).
- * @internal
- */
-interface SolverStep {
-  t: number;
-  xCoef: number;
-  dataCoef: number;
-  previousCoef: number;
 }
 
 /**
@@ -75,10 +63,11 @@ interface SolverStep {
  * A schedule ending at zero terminal SNR (ᾱ_{N−1} = 0) is fine: the first step then
  * has h = ∞ and lands on σ_{N−2}·x_T + α_{N−2}·x̂_0 (pair it with an x_0-predicting model).
  *
- * Bad arguments throw a {@link DifflibError} synchronously, before any tensor is
- * made. The loop then reads nothing back from the device and yields to the event
- * loop between steps; an aborted `signal` rejects the promise with its reason (an
- * `AbortError` DOMException by default) after freeing every tensor made.
+ * It is the one sampling loop ({@link sample} with `method: 'dpm-solver++'`) under
+ * its own option names. Bad arguments throw a {@link DifflibError} synchronously,
+ * before any tensor is made. The loop then reads nothing back from the device and
+ * yields to the event loop between steps; an aborted `signal` rejects the promise with
+ * its reason (an `AbortError` DOMException by default) after freeing every tensor made.
  *
  * @param diffusion - the (usually respaced) process whose steps are walked.
  * @param model - the network, called with the original timesteps of each step.
@@ -99,100 +88,10 @@ export function dpmSolverSample(
 ): Promise<tf.Tensor> {
   const fn = 'dpmSolverSample';
   checkArguments(fn, diffusion, model, shape, options);
-  const plan = planSteps(fn, diffusion.alphasCumprod, options.lowerOrderFinal ?? true);
-  return solve(diffusion, model, shape, plan, options);
+  const { noise, seed, modelKwargs, clipDenoised, denoisedFn, lowerOrderFinal, onProgress, signal } = options;
+  const driver = diffusionDriver(fn, diffusion, { method: 'dpm-solver++', modelKwargs, clipDenoised, denoisedFn, lowerOrderFinal });
+  return finalSample(runSteps(driver, model, shape, { initialNoise: noise, seed, onProgress, signal }));
 }
-
-/** The solver loop over validated arguments. */
-async function solve(
-  diffusion: GaussianDiffusion,
-  model: DiffusionModel,
-  shape: readonly number[],
-  plan: SolverStep[],
-  options: DpmSolverSampleOptions,
-): Promise<tf.Tensor> {
-  const { signal, onProgress } = options;
-  signal?.throwIfAborted();
-  const callOptions: ModelCallOptions = {
-    clipDenoised: options.clipDenoised ?? false,
-    denoisedFn: options.denoisedFn,
-    modelKwargs: options.modelKwargs,
-  };
-  let x: tf.Tensor | undefined =
-    options.noise !== undefined ? tf.clone(options.noise) : standardNormal(shape, options.seed);
-  let previous: tf.Tensor | undefined; // x̂_0 at the step before (noisier)
-  let current: tf.Tensor | undefined; // x̂_0 at this step
-  try {
-    for (let k = 0; k < plan.length; k++) {
-      const step = plan[k]!;
-      const out = diffusion.pMeanVariance(model, x!, step.t, callOptions);
-      current = out.predXStart;
-      tf.dispose([out.mean, out.variance, out.logVariance]);
-      const last = step.t === 0;
-      const next: tf.Tensor = last
-        ? current
-        : tf.tidy(() => {
-            const update = tf.add(tf.mul(x!, step.xCoef), tf.mul(current!, step.dataCoef));
-            return step.previousCoef === 0 ? update : tf.add(update, tf.mul(previous!, step.previousCoef));
-          });
-      tf.dispose([x, previous]);
-      [x, previous, current] = [next, last ? undefined : current, undefined];
-      onProgress?.(k + 1, plan.length);
-      if (!last) {
-        await yieldToEventLoop();
-        signal?.throwIfAborted();
-      }
-    }
-    const sample = x!;
-    x = undefined;
-    return sample;
-  } finally {
-    tf.dispose([x, previous, current]);
-  }
-}
-
-/**
- * The float64 coefficients of every update, from step N−1 down to 0 (see
- * {@link dpmSolverSample}); the final entry (t = 0) is the jump to x̂_0.
- */
-function planSteps(fn: string, alphasCumprod: Float64Array, lowerOrderFinal: boolean): SolverStep[] {
-  const n = alphasCumprod.length;
-  for (let i = 0; i < n - 1; i++) {
-    if (!(alphasCumprod[i]! > 0)) {
-      throw new DifflibError(
-        'UNSATISFIABLE',
-        fn,
-        'diffusion',
-        `must have ᾱ > 0 at every step but the last (the ODE is undefined between two steps of zero signal), got ᾱ = ${alphasCumprod[i]} at step ${i}`,
-      );
-    }
-  }
-  const alpha = (i: number): number => (i < 0 ? 1 : Math.sqrt(alphasCumprod[i]!));
-  const sigma = (i: number): number => (i < 0 ? 0 : Math.sqrt(1 - alphasCumprod[i]!));
-  // λ = log α − log σ; ±∞ at ᾱ = 1 (the target of the last update) and ᾱ = 0.
-  const lambda = (i: number): number => Math.log(alpha(i)) - Math.log(sigma(i));
-  const plan: SolverStep[] = [];
-  let previousH = NaN;
-  for (let i = n - 1; i >= 1; i--) {
-    const h = lambda(i - 1) - lambda(i);
-    const xCoef = sigma(i - 1) / sigma(i);
-    // α_{i−1}(1 − e^{−h}), with expm1 for small h.
-    const dataCoef = -alpha(i - 1) * Math.expm1(-h);
-    const firstOrder = i === n - 1 || (lowerOrderFinal && i === 1);
-    if (firstOrder) {
-      plan.push({ t: i, xCoef, dataCoef, previousCoef: 0 });
-    } else {
-      // 1/(2r) with r = h_previous/h; 0 after a first step of infinite h (ᾱ_{N−1} = 0).
-      const halfOverR = h / (2 * previousH);
-      plan.push({ t: i, xCoef, dataCoef: dataCoef * (1 + halfOverR), previousCoef: -dataCoef * halfOverR });
-    }
-    previousH = h;
-  }
-  // σ = 0, α = 1: x = x̂_0(x_0, 0).
-  plan.push({ t: 0, xCoef: 0, dataCoef: 1, previousCoef: 0 });
-  return plan;
-}
-
 
 function checkArguments(
   fn: string,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
 import { checkNumTimesteps } from '../schedules/validate';
-import { seededUniform } from './random';
+import { seededUniform } from '../random';
 
 /** Options of {@link ScheduleSampler.sample}. */
 export interface TimestepSampleOptions {

@@ -1,5 +1,6 @@
 // The first program of docs/getting-started.md: train a tiny diffusion model on 2-D points
 // and sample from it.  node examples/getting-started.mjs [training steps, default 2000]
+// #region first-program
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers'; // layers, and the gradients of every op
@@ -33,6 +34,7 @@ for (let step = 1; step <= steps; step++) {
 }
 
 const samples = await diffusion.respace('ddim25').ddimSampleLoop(model, [1000, 2], { seed: 0 }); // 25 DDIM steps
+// #endregion first-program
 const [meanRadius, onRing] = tf.tidy(() => {
   const radius = tf.norm(samples, 'euclidean', 1); // the data lie at radius 0.8 ± 0.05
   const nearRing = tf.cast(tf.less(tf.abs(tf.sub(radius, 0.8)), 0.15), 'float32');

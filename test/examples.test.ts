@@ -1,19 +1,20 @@
-// Runs examples/toy2d.mjs the way a user would (a child `node` process that imports the
-// built package by its own name, 'difflib') at smoke size, and checks what it produces.
+// Runs the examples the way a user would (a child `node` process that imports the built package
+// by its own name, 'difflib') at smoke size, and checks the numbers each prints on its RESULT line.
+// The code blocks of README.md and docs/*.md that are example files are run here too (which
+// blocks those are: test/doc-blocks.test.ts).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NoiseSchedule } from '../src/index';
+import { NoiseSchedule, cosineAlphaBar, namedBetaSchedule } from '../src/index';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const example = path.join(root, 'examples', 'toy2d.mjs');
-const distEntry = path.join(root, 'dist', 'index.js');
 
 interface CloudStats {
   finite: number;
@@ -38,16 +39,6 @@ interface Toy2dResult {
   pngs: string[];
 }
 
-/** Newest modification time of any file under dir. */
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const file = path.join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(file) : statSync(file).mtimeMs);
-  }
-  return newest;
-}
-
 /** Runs the example with `args`; returns its stdout and the parsed `RESULT {json}` line. */
 async function runToy2d(args: string[]): Promise<{ stdout: string; result: Toy2dResult }> {
   const { stdout } = await run(process.execPath, [example, ...args], {
@@ -70,11 +61,9 @@ function expectPng(file: string, width: number, height: number): PNG {
 let outDir: string;
 
 beforeAll(async () => {
-  // The example imports 'difflib' itself, which resolves to dist/: (re)build it when it is
-  // missing or older than the sources, so the test never exercises stale code.
-  if (!existsSync(distEntry) || statSync(distEntry).mtimeMs < newestMtime(path.join(root, 'src'))) {
-    await run('npm', ['run', 'build'], { cwd: root, maxBuffer: 16 * 1024 * 1024, timeout: 180_000 });
-  }
+  // The examples import 'difflib' itself, which resolves to dist/: (re)build it when it is
+  // missing or older than its sources, so the tests never exercise stale code.
+  await run(process.execPath, [path.join(root, 'scripts', 'ensure-built.mjs')], { cwd: root, maxBuffer: 16 * 1024 * 1024, timeout: 180_000 });
   outDir = mkdtempSync(path.join(os.tmpdir(), 'difflib-toy2d-'));
 }, 200_000);
 
@@ -225,14 +214,6 @@ async function runExample<R>(name: string, args: string[], timeout = 120_000): P
 }
 
 describe('examples/getting-started.mjs', () => {
-  it('is the program docs/getting-started.md shows', () => {
-    const doc = readFileSync(path.join(root, 'docs', 'getting-started.md'), 'utf8');
-    const block = /```js\n([\s\S]*?)```/.exec(doc)?.[1];
-    expect(block, 'no js block in docs/getting-started.md').toBeDefined();
-    const file = readFileSync(path.join(root, 'examples', 'getting-started.mjs'), 'utf8');
-    expect(file.split('\n').slice(2).join('\n').startsWith(block!)).toBe(true); // all but its 2-line header
-  });
-
   it('trains its tiny model and samples a ring like the data (radius 0.8), not N(0, I)', async () => {
     const { stdout, result } = await runExample<{ steps: number; meanRadius: number; onRing: number }>('getting-started.mjs', ['400']);
     expect(stdout).toMatch(/step 400: loss \d/);
@@ -413,5 +394,107 @@ describe('examples/import-torch-weights.mjs', () => {
       code: 1,
       stderr: expect.stringMatching(/loadTorchStateDict: safetensorsBytes does not match the U-Net \(no weight was changed\); mis-shaped keys: input_blocks\.1\.0\.emb_layers\.1\.weight/),
     });
+  });
+});
+
+describe('examples/readme-use.mjs (the "Use" program of README.md)', () => {
+  interface UseResult {
+    backend: string;
+    trainedLoss: number;
+    untrainedLoss: number;
+    samples: { shape: number[]; finite: boolean; min: number; max: number; barContrast: number[]; rowSpread: number[] };
+  }
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+  it('trains its U-Net on wasm, lowering the loss on fixed x_t, and samples images with vertical bars', async () => {
+    const { stdout, result } = await runExample<UseResult>('readme-use.mjs', []);
+    expect(result.backend).toBe('wasm');
+    expect(stdout).toMatch(/step 30: loss \d/);
+    // On the same x_t: the untrained U-Net (zero output layer: ε̂ = 0, v = 0) gives ~84, 30 steps ~6–8.
+    expect(Number.isFinite(result.trainedLoss)).toBe(true);
+    expect(result.trainedLoss).toBeLessThan(result.untrainedLoss / 4);
+    const { samples } = result;
+    expect(samples.shape).toEqual([4, 8, 8, 1]);
+    expect(samples.finite).toBe(true);
+    // The last DDIM step returns the clipped x̂_0.
+    expect(samples.min).toBeGreaterThanOrEqual(-1);
+    expect(samples.max).toBeLessThanOrEqual(1);
+    // The data's columns differ (contrast 2) and its rows are equal (spread 0). The untrained
+    // U-Net's samples are the other way round (contrast ~0.5–1.0, row spread ~1.0–1.5); after 30
+    // steps the contrast is ~0.8–1.3 and the row spread ~0.2–0.5.
+    expect(mean(samples.barContrast)).toBeGreaterThan(mean(samples.rowSpread));
+  }, 120_000);
+});
+
+describe('the guides’ runnable blocks (examples/guides)', () => {
+  const cosine = (t: number) => Math.cos(((t + 0.008) / 1.008) * Math.PI / 2) ** 2;
+  const relativeError = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+
+  it('schedules-named.mjs: ᾱ at the middle of the 4000-step cosine schedule, and Stable Diffusion’s scaled_linear betas', async () => {
+    type R = { cosineSteps: number; numTimesteps: number; middleAlphaBar: number; sd: number[] };
+    const { result } = await runExample<R>('guides/schedules-named.mjs', []);
+    expect([result.cosineSteps, result.numTimesteps]).toEqual([4000, 4000]);
+    // β_i = 1 − ᾱ((i+1)/T)/ᾱ(i/T) telescopes: ᾱ_2000 = ᾱ(2001/4000)/ᾱ(0) (no β is clipped there).
+    expect(relativeError(result.middleAlphaBar, cosine(2001 / 4000) / cosine(0))).toBeLessThan(1e-12);
+    expect(result.sd).toHaveLength(1000);
+    const [lo, hi] = [Math.sqrt(0.00085), Math.sqrt(0.012)];
+    result.sd.forEach((beta, i) => expect(relativeError(beta, (lo + ((hi - lo) * i) / 999) ** 2)).toBeLessThan(1e-12));
+    expect(result.sd[0]).toBeCloseTo(0.00085, 15);
+    expect(result.sd[999]).toBeCloseTo(0.012, 15);
+  });
+
+  it('schedules-own-alpha-bar.mjs: betasForAlphaBar with cosineAlphaBar is the named cosine schedule; the shifted one adds more noise first', async () => {
+    type R = { cosine: number[]; shifted: number[]; fromFunction: number[]; fromBetas: number[] };
+    const { result } = await runExample<R>('guides/schedules-own-alpha-bar.mjs', []);
+    expect(result.cosine).toEqual(Array.from(namedBetaSchedule('cosine', 1000)));
+    expect(result.cosine[0]).toBe(Math.min(1 - cosineAlphaBar(1 / 1000) / cosineAlphaBar(0), 0.999));
+    const shifted = (t: number) => Math.cos(((t + 0.02) / 1.02) * Math.PI / 2) ** 2;
+    result.shifted.forEach((beta, i) => expect(relativeError(beta, Math.min(1 - shifted((i + 1) / 1000) / shifted(i / 1000), 0.999))).toBeLessThan(1e-9));
+    expect(result.shifted[0]).toBeCloseTo(9.7e-5, 6);
+    expect(result.cosine[0]).toBeCloseTo(4.1e-5, 6);
+    expect(result.fromFunction).toEqual(result.cosine);
+    expect(result.fromBetas).toEqual(result.shifted);
+  });
+
+  it('schedules-noise-schedule.mjs: ddim50 of 4000 keeps every 80th step, and snr is ᾱ/(1 − ᾱ) there', async () => {
+    type R = { timestepMap: number[]; snr: number[]; abar: number[]; numTimesteps: number; diffusionTimestepMap: number[] };
+    const { result } = await runExample<R>('guides/schedules-noise-schedule.mjs', []);
+    expect(result.timestepMap).toEqual(Array.from({ length: 50 }, (_, j) => 80 * j));
+    expect(result.abar).toHaveLength(4000);
+    result.timestepMap.forEach((k, j) => expect(relativeError(result.snr[j]!, result.abar[k]! / (1 - result.abar[k]!))).toBeLessThan(1e-9));
+    expect(result.numTimesteps).toBe(50);
+    expect(result.diffusionTimestepMap).toEqual(result.timestepMap);
+  });
+
+  it('schedules-respacing.mjs: "10,15,20" keeps 10, 15 and 20 steps of the three sections; the quadratic grid is as the comment says', async () => {
+    type R = { sections: number[]; quadraticTimestepMap: number[]; quadraticSteps: number };
+    const { result } = await runExample<R>('guides/schedules-respacing.mjs', []);
+    const steps = result.sections;
+    expect(steps).toEqual([...new Set(steps)].sort((a, b) => a - b)); // sorted ascending, no repeats
+    // 1000 steps in 3 sections: [0, 334), [334, 667), [667, 1000) (the first gets the extra step).
+    expect([steps.filter((t) => t < 334).length, steps.filter((t) => t >= 334 && t < 667).length, steps.filter((t) => t >= 667).length]).toEqual([10, 15, 20]);
+    expect([steps[0], steps.at(-1)]).toEqual([0, 999]);
+    expect(result.quadraticSteps).toBe(20);
+    expect(result.quadraticTimestepMap.slice(0, 4)).toEqual([0, 3, 11, 25]);
+    expect(result.quadraticTimestepMap.slice(-2)).toEqual([897, 999]);
+  });
+
+  it('learned-variance-terms.mjs: loss = mse + vb, vb = L_t·T/1000, and each term’s gradient reaches only its own weight', async () => {
+    type R = { loss: number[]; mse: number[]; vb: number[]; scaled: number[]; gradVb: number[]; gradMse: number[]; tensorsAtEnd: number };
+    const { result } = await runExample<R>('guides/learned-variance-terms.mjs', []);
+    expect(result.loss).toHaveLength(3);
+    result.loss.forEach((loss, i) => expect(relativeError(loss, result.mse[i]! + result.vb[i]!)).toBeLessThan(1e-6));
+    result.vb.forEach((vb, i) => expect(relativeError(vb, result.scaled[i]!)).toBeLessThan(1e-6));
+    // The stop-gradient on the mean: exactly 0, not merely small.
+    expect(result.gradVb[0]).toBe(0);
+    expect(Math.abs(result.gradVb[1]!)).toBeGreaterThan(1e-3);
+    expect(result.gradMse[1]).toBe(0);
+    expect(Math.abs(result.gradMse[0]!)).toBeGreaterThan(1e-3);
+    expect(result.tensorsAtEnd).toBe(0); // the block disposes everything it made
+  });
+
+  it('wasm-threads.mjs: registerThreadedWasmBackend({ threads: 2 }) gives the wasm backend two threads', async () => {
+    const { result } = await runExample<{ backend: string; threads: number; sum: number }>('guides/wasm-threads.mjs', []);
+    expect(result).toEqual({ backend: 'wasm', threads: 2, sum: 64 ** 3 });
   });
 });

@@ -23,7 +23,7 @@ const unet = createUNet({
 });
 const model = unet.forward;
 
-// The data: a batch of images in [-1, 1], [B,H,W,C]. Here 16 white vertical bars on black.
+// The data: a batch of images in [-1, 1], [B,H,W,C]. Here 16 images of a white vertical bar on black.
 const x0 = tf.tensor4d(Array.from({ length: 16 }, (_, i) =>
   Array.from({ length: 8 }, () => Array.from({ length: 8 }, (_, col) => [col === i % 8 ? 1 : -1]))));
 

@@ -1,14 +1,14 @@
-export {
-  GaussianDiffusion,
-  type CalcBpdLoopOptions,
-  type CondFn,
-  type DdimReverseSampleOptions,
-  type DdimSampleOptions,
-  type GaussianDiffusionOptions,
-  type PSampleOptions,
-  type QSampleOptions,
-  type TrainingLossesOptions,
-} from './gaussian-diffusion';
+export { GaussianDiffusion } from './gaussian-diffusion';
+export type {
+  CalcBpdLoopOptions,
+  CondFn,
+  DdimReverseSampleOptions,
+  DdimSampleOptions,
+  GaussianDiffusionOptions,
+  PSampleOptions,
+  QSampleOptions,
+  TrainingLossesOptions,
+} from './options';
 export type { DiffusionTables } from './coefficients';
 export type { TimestepsInput } from './timesteps';
 export * from './types';

@@ -2,8 +2,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
 import type { StepDriver } from '../step-loop';
 import { planDpmSolverSteps } from './dpm-solver-plan';
-import type { CondFn, GaussianDiffusion } from './gaussian-diffusion';
-import type { DenoisedFn, ModelKwargs } from './types';
+import type { CondFn, DdimSampleOptions, PSampleOptions } from './options';
+import type { DenoisedFn, DiffusionModel, ModelCallOptions, ModelKwargs, PMeanVariance, SampleStep } from './types';
+
+/** What the driver calls on its process: a `GaussianDiffusion`. @internal */
+export interface SteppableDiffusion {
+  readonly numTimesteps: number;
+  readonly alphasCumprod: Float64Array;
+  pSample(model: DiffusionModel, x: tf.Tensor, t: number, options: PSampleOptions): SampleStep;
+  ddimSample(model: DiffusionModel, x: tf.Tensor, t: number, options: DdimSampleOptions): SampleStep;
+  pMeanVariance(model: DiffusionModel, x: tf.Tensor, t: number, options: ModelCallOptions): PMeanVariance;
+}
 
 /** How a `GaussianDiffusion` is sampled, step by step from t = T−1 down to 0. */
 export type DiffusionSamplingMethod = 'ancestral' | 'ddim' | 'dpm-solver++';
@@ -26,7 +35,7 @@ export interface DiffusionDriverOptions {
  * for an ODE solver). Options that do not fit the method are refused.
  * @internal
  */
-export function diffusionDriver(fn: string, diffusion: GaussianDiffusion, options: DiffusionDriverOptions): StepDriver {
+export function diffusionDriver(fn: string, diffusion: SteppableDiffusion, options: DiffusionDriverOptions): StepDriver {
   const method = options.method ?? 'ancestral';
   if (method !== 'ancestral' && method !== 'ddim' && method !== 'dpm-solver++') {
     throw new DifflibError('UNKNOWN_OPTION', fn, 'options.method', `must be 'ancestral', 'ddim' or 'dpm-solver++', got ${describeValue(method)}`);
@@ -64,7 +73,7 @@ export function diffusionDriver(fn: string, diffusion: GaussianDiffusion, option
  */
 function dpmSolverDriver(
   fn: string,
-  diffusion: GaussianDiffusion,
+  diffusion: SteppableDiffusion,
   timesteps: number[],
   options: { clipDenoised: boolean; denoisedFn?: DenoisedFn; modelKwargs?: ModelKwargs; lowerOrderFinal: boolean },
 ): StepDriver {

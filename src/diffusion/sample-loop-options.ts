@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { SamplingStep } from '../step-loop';
-import type { PSampleOptions } from './gaussian-diffusion';
+import type { PSampleOptions } from './options';
 
 /** Options of the sampling loops of {@link GaussianDiffusion} (`pSampleLoop` and friends). */
 export interface SampleLoopOptions extends Omit<PSampleOptions, 'noise'> {

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { CondFn } from '../diffusion/gaussian-diffusion';
+import type { CondFn } from '../diffusion/options';
 import type { DiffusionSamplingMethod } from '../diffusion/sample-driver';
 import type { DenoisedFn, ModelKwargs } from '../diffusion/types';
 import { DifflibError } from '../errors';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { CondFn } from '../diffusion/gaussian-diffusion';
+import type { CondFn } from '../diffusion/options';
 import type { ModelKwargs } from '../diffusion/types';
 import { DifflibError } from '../errors';
 import { refuseOptions, type SampleOptions } from './loop-options';

@@ -43,7 +43,11 @@ export interface EvaluateBpdOptions {
    * its numbers are read back, with `batchesDone`, `examplesDone` and `bpd` updated.
    */
   onProgress?: (progress: BpdProgress) => void;
-  /** Stops the evaluation (between steps); it then rejects with the signal's reason and leaks nothing. */
+  /**
+   * Stops the evaluation between batches (a batch's T steps run synchronously, so an abort
+   * from elsewhere takes effect when the batch ends; one from `onProgress` stops it at once);
+   * it then rejects with the signal's reason and leaks nothing.
+   */
   signal?: AbortSignal;
 }
 

@@ -91,9 +91,13 @@ export type StepOptionName = Exclude<keyof SchedulerStepOptions, 'noise' | 'seed
  * @internal
  */
 export abstract class SchedulerBase implements Scheduler {
+  /** diffusers' config: snake_case keys, every default filled in. */
   readonly config: Readonly<Record<string, unknown>>;
+  /** How many model evaluations one solver step makes (diffusers' `order`). */
   abstract readonly order: number;
+  /** The standard deviation of x_T: multiply unit noise by it to start sampling. */
   abstract readonly initNoiseSigma: number;
+  /** The number of inference steps last given to `setTimesteps` (0 before). */
   numInferenceSteps = 0;
   /** Set by `setTimesteps`. */
   protected timestepValues: Float64Array = new Float64Array(0);
@@ -103,6 +107,7 @@ export abstract class SchedulerBase implements Scheduler {
   private readonly held = new Set<tf.Tensor>();
 
   protected constructor(
+    /** diffusers' class name, e.g. `"DDIMScheduler"` (`_class_name` in its config). */
     readonly className: string,
     schema: ConfigSchema,
     options: unknown,
@@ -114,6 +119,7 @@ export abstract class SchedulerBase implements Scheduler {
   /** Cross-key checks of the config (a value that is valid alone but not with another). */
   protected checkConfig(): void {}
 
+  /** The timesteps to call the model at, in order; empty before `setTimesteps`. */
   get timesteps(): ArrayLike<number> {
     return this.timestepValues;
   }
@@ -123,6 +129,10 @@ export abstract class SchedulerBase implements Scheduler {
     return this.config[key] as T;
   }
 
+  /**
+   * Chooses the N inference timesteps (and sigmas) and forgets any history.
+   * @param numInferenceSteps - N, from 1 to `num_train_timesteps`.
+   */
   setTimesteps(numInferenceSteps: number): void {
     const fn = `${this.className}.setTimesteps`;
     const T = this.cfg<number>('num_train_timesteps');
@@ -147,6 +157,12 @@ export abstract class SchedulerBase implements Scheduler {
   /** The timesteps (and whatever tables go with them) for N steps. */
   protected abstract computeTimesteps(numInferenceSteps: number): ArrayLike<number>;
 
+  /**
+   * The model's input at `t`: `sample` itself here; x/√(σ²+1) for sigma-space schedulers.
+   * @param sample - the current sample x_t.
+   * @param t - one of `timesteps`.
+   * @returns the model input; the caller owns it (it may be `sample`).
+   */
   scaleModelInput(sample: tf.Tensor, t: number): tf.Tensor {
     const fn = `${this.className}.scaleModelInput`;
     this.checkReady(fn);
@@ -155,13 +171,23 @@ export abstract class SchedulerBase implements Scheduler {
     return sample;
   }
 
+  /**
+   * One step from x_t to the next sample, given the model's output at t.
+   * @param modelOutput - the model's output for `scaleModelInput(sample, t)`, sample's shape.
+   * @param t - `timesteps[i]` of this step.
+   * @param sample - x_t.
+   * @param options - noise / seed and the scheduler's step options.
+   * @returns the next sample and the scheduler's x̂_0 (the caller owns them).
+   */
   abstract step(modelOutput: tf.Tensor, t: number, sample: tf.Tensor, options?: SchedulerStepOptions): SchedulerStepOutput;
 
+  /** diffusers' `scheduler_config.json`: the config with `_class_name`. */
   toConfig(): Record<string, unknown> {
     const copy = (v: unknown) => (Array.isArray(v) || ArrayBuffer.isView(v) ? Array.from(v as ArrayLike<number>) : v);
     return { _class_name: this.className, ...Object.fromEntries(Object.entries(this.config).map(([k, v]) => [k, copy(v)])) };
   }
 
+  /** Frees the history the scheduler holds (it can be used again after `setTimesteps`). */
   dispose(): void {
     this.releaseHistory();
   }

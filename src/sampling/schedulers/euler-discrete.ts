@@ -37,7 +37,7 @@ export interface EulerDiscreteSchedulerOptions {
   /** Betas to use instead of a named schedule. */
   trainedBetas?: ArrayLike<number> | null;
   /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: SigmaPredictionType;
+  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /**
    * `linear` (default): σ interpolated at each timestep; `log_linear`: N + 1 log-spaced σs
    * from σ_max to σ_min, as diffusers makes them (the last step then ends at σ_min).

@@ -34,7 +34,7 @@ export interface HeunDiscreteSchedulerOptions {
   /** Betas to use instead of a named schedule. */
   trainedBetas?: ArrayLike<number> | null;
   /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: SigmaPredictionType;
+  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /** Karras et al. (2022) σs (ρ = 7) with fractional timesteps (false). */
   useKarrasSigmas?: boolean;
   /** diffusers' exponential σs: not implemented, only `false`. */

@@ -98,6 +98,7 @@ function runCase(c: SchedulerCase, factor: number): void {
       const got = result[camel(key)];
       if (got instanceof tf.Tensor) compare(key, i, got.dataSync());
       else if (typeof got === 'number' || typeof got === 'string') expect(got, `${c.name} step ${i} ${key}`).toEqual((value as unknown[])[i] ?? decode(value)[i]);
+      else if (Array.isArray(got)) expect(got, `${c.name} step ${i} ${key}`).toEqual((value as unknown[])[i]); // e.g. LMS's lms_coeffs, exactly
     }
     expect(result.prevSample, 'step returns prevSample').toBeInstanceOf(tf.Tensor);
     if (input !== sample) input.dispose();

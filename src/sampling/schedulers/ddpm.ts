@@ -68,7 +68,7 @@ export interface DDPMSchedulerOptions {
   /** Largest threshold (1). */
   sampleMaxValue?: number;
   /** `leading` (default), `trailing` or `linspace`. */
-  timestepSpacing?: TimestepSpacing;
+  timestepSpacing?: 'leading' | 'trailing' | 'linspace';
   /** Added to `leading` timesteps (0). */
   stepsOffset?: number;
   /** Rescale the betas to zero terminal SNR (false). */

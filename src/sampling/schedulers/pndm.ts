@@ -42,7 +42,7 @@ export interface PNDMSchedulerOptions {
   /** What the model predicts: `epsilon` (default) or `v_prediction`. */
   predictionType?: 'epsilon' | 'v_prediction';
   /** `leading` (default), `trailing` or `linspace`. */
-  timestepSpacing?: TimestepSpacing;
+  timestepSpacing?: 'leading' | 'trailing' | 'linspace';
   /** Added to `leading` timesteps (0; Stable Diffusion uses 1). */
   stepsOffset?: number;
 }

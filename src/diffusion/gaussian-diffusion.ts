@@ -1,19 +1,20 @@
+// GaussianDiffusion is the public face of the process: one method per function of
+// improved-diffusion's GaussianDiffusion, each checking its arguments and documenting its
+// shapes and equation. That is why this file runs past 300 lines; the computations live in
+// process.ts (q, posterior, p_mean_variance), sample-steps.ts, objectives.ts (losses,
+// bits/dim) and sample-driver.ts (the sampling loops), the checks in checks.ts.
 import * as tf from '@tensorflow/tfjs-core';
-import { DifflibError, attributeErrors, describeValue } from '../errors';
 import { checkWasmGradientKernels, gradientTapeLength } from '../backends/wasm-gradient-check';
-import { discretizedGaussianLogLikelihood } from '../losses/discretized-gaussian';
-import { meanFlat } from '../losses/mean-flat';
-import { normalKl } from '../losses/normal-kl';
-import { NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
-import { checkSameShape, checkTensor, shapeString } from '../tensor-checks';
-import { computeTables, type DiffusionTables } from './coefficients';
-import { stopGradient } from './stop-gradient';
+import { DifflibError, attributeErrors, describeValue } from '../errors';
+import { standardNormal } from '../random-normal';
+import { type NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
 import { checkLoopArguments, finalSample, runSteps } from '../step-loop';
-import { diffusionDriver } from './sample-driver';
-import type { DdimSampleLoopOptions, SampleLoopOptions, SampleLoopStep } from './sample-loop-options';
+import { checkSameShape, checkTensor, shapeString } from '../tensor-checks';
+import { checkCondFn, checkEnum, checkEta, checkModel, checkNoise, resolveSchedule } from './checks';
+import { computeTables, type DiffusionTables } from './coefficients';
+import { calcBpdLoopOf, minSnrWeights, priorBpdOf, trainingLossesOf, vbTermsOf, type ModelCall } from './objectives';
 import type {
   CalcBpdLoopOptions,
-  CondFn,
   DdimReverseSampleOptions,
   DdimSampleOptions,
   GaussianDiffusionOptions,
@@ -21,6 +22,10 @@ import type {
   QSampleOptions,
   TrainingLossesOptions,
 } from './options';
+import { deriveTables, pMeanVarianceOf, posteriorMean, qSampleOf, type DerivedTables, type Process } from './process';
+import { diffusionDriver } from './sample-driver';
+import type { DdimSampleLoopOptions, SampleLoopOptions, SampleLoopStep } from './sample-loop-options';
+import { ddimReverseSampleOf, ddimSampleOf, pSampleOf, type StepInputs } from './sample-steps';
 import { BatchTimesteps, type TimestepsInput } from './timesteps';
 import {
   LOSS_TYPES,
@@ -39,7 +44,6 @@ import {
   type TrainingLosses,
   type VbTerms,
 } from './types';
-import { standardNormal } from '../random-normal';
 
 const LN2 = Math.log(2);
 
@@ -64,7 +68,7 @@ const LN2 = Math.log(2);
  * const { loss } = diffusion.trainingLosses(model, x0, [12, 3999]);
  * ```
  */
-export class GaussianDiffusion implements DiffusionTables {
+export class GaussianDiffusion implements DiffusionTables, Process {
   /** T, the number of steps of this (possibly respaced) process. */
   readonly numTimesteps: number;
   /** T of the process before respacing. */
@@ -102,6 +106,8 @@ export class GaussianDiffusion implements DiffusionTables {
   declare readonly posteriorMeanCoef2OverCoef1: Float64Array;
   declare readonly ddimSigmaAtEtaOne: Float64Array;
 
+  /** Tables derived once for the sampling steps. @internal */
+  readonly derived: DerivedTables;
   /** The timestep value handed to the model for each step (mapped, and rescaled if asked). */
   private readonly modelTimesteps: Float64Array;
 
@@ -128,6 +134,7 @@ export class GaussianDiffusion implements DiffusionTables {
     this.originalNumTimesteps = schedule.originalNumTimesteps;
     this.timestepMap = schedule.timestepMap;
     Object.assign(this, computeTables(schedule.betas));
+    this.derived = deriveTables(this);
     const scale = this.rescaleTimesteps ? Math.fround(1000 / this.originalNumTimesteps) : 1;
     // float32(t) · float32(1000/T), as the reference computes it in float32.
     this.modelTimesteps = Float64Array.from(this.timestepMap, (t) => Math.fround(t * scale));
@@ -169,7 +176,7 @@ export class GaussianDiffusion implements DiffusionTables {
       const rank = xStart.rank;
       return {
         mean: tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), xStart),
-        variance: tf.broadcastTo(ts.gather(this.alphasCumprod.map((a) => 1 - a), rank), xStart.shape),
+        variance: tf.broadcastTo(ts.gather(this.derived.oneMinusAlphasCumprod, rank), xStart.shape),
         logVariance: tf.broadcastTo(ts.gather(this.logOneMinusAlphasCumprod, rank), xStart.shape),
       };
     });
@@ -187,7 +194,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const fn = 'qSample';
     const ts = this.begin(fn, 'xStart', xStart, t);
     if (noise !== undefined) checkNoise(fn, xStart, noise);
-    return tf.tidy(() => this.qSampleOf(xStart, ts, noise ?? standardNormal(xStart.shape, options.seed)));
+    return tf.tidy(() => qSampleOf(this, xStart, ts, noise ?? standardNormal(xStart.shape, options.seed)));
   }
 
   /**
@@ -207,7 +214,7 @@ export class GaussianDiffusion implements DiffusionTables {
     return tf.tidy(() => {
       const rank = xStart.rank;
       return {
-        mean: this.posteriorMean(xStart, xT, ts),
+        mean: posteriorMean(this, xStart, xT, ts),
         variance: tf.broadcastTo(ts.gather(this.posteriorVariance, rank), xStart.shape),
         logVariance: tf.broadcastTo(ts.gather(this.posteriorLogVarianceClipped, rank), xStart.shape),
       };
@@ -228,7 +235,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const fn = 'pMeanVariance';
     const ts = this.begin(fn, 'x', x, t);
     checkModel(fn, model);
-    return tf.tidy(() => this.pMeanVarianceOf(fn, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options));
+    return tf.tidy(() => pMeanVarianceOf(fn, this, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options));
   }
 
   /**
@@ -246,16 +253,7 @@ export class GaussianDiffusion implements DiffusionTables {
     checkModel(fn, model);
     checkCondFn(fn, options.condFn);
     if (options.noise !== undefined) checkNoise(fn, x, options.noise);
-    return tf.tidy(() => {
-      const out = this.pMeanVarianceOf(fn, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options);
-      const mean = options.condFn
-        ? tf.add(out.mean, tf.mul(out.variance, this.applyCondFn(fn, options.condFn, x, ts, options.modelKwargs)))
-        : out.mean;
-      const noise = options.noise ?? standardNormal(x.shape, options.seed);
-      const nonzero = ts.gather(this.nonzeroMask(), x.rank);
-      const sample = tf.add(mean, tf.mul(tf.mul(nonzero, tf.exp(tf.mul(0.5, out.logVariance))), noise));
-      return { sample, predXStart: out.predXStart };
-    });
+    return tf.tidy(() => pSampleOf(fn, this, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, this.stepInputs(fn, x, ts, options)));
   }
 
   /**
@@ -280,25 +278,7 @@ export class GaussianDiffusion implements DiffusionTables {
     checkCondFn(fn, options.condFn);
     const eta = checkEta(fn, options.eta ?? 0);
     if (options.noise !== undefined) checkNoise(fn, x, options.noise);
-    return tf.tidy(() => {
-      const out = this.pMeanVarianceOf(fn, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options);
-      let eps = this.predictEpsFromXStart(x, ts, out.predXStart);
-      let predXStart = out.predXStart;
-      if (options.condFn) {
-        // Score-based conditioning: ε̂ ← ε̂ − √(1−ᾱ_t)·∇ log p(y|x_t), and x̂_0 from it (unclipped, as guided-diffusion).
-        const grad = this.applyCondFn(fn, options.condFn, x, ts, options.modelKwargs);
-        eps = tf.sub(eps, tf.mul(ts.gather(this.sqrtOneMinusAlphasCumprod, x.rank), grad));
-        predXStart = this.predictXStartFromEps(x, ts, eps);
-      }
-      const sigma = this.ddimSigmaAtEtaOne.map((s) => eta * s);
-      const sqrtPrev = this.alphasCumprodPrev.map(Math.sqrt);
-      const epsCoef = this.alphasCumprodPrev.map((prev, i) => Math.sqrt(1 - prev - sigma[i]! ** 2));
-      const meanPred = tf.add(tf.mul(ts.gather(sqrtPrev, x.rank), predXStart), tf.mul(ts.gather(epsCoef, x.rank), eps));
-      if (eta === 0) return { sample: meanPred, predXStart };
-      const noise = options.noise ?? standardNormal(x.shape, options.seed);
-      const noiseCoef = sigma.map((s, i) => (i === 0 ? 0 : s));
-      return { sample: tf.add(meanPred, tf.mul(ts.gather(noiseCoef, x.rank), noise)), predXStart };
-    });
+    return tf.tidy(() => ddimSampleOf(fn, this, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, eta, this.stepInputs(fn, x, ts, options)));
   }
 
   /**
@@ -389,14 +369,7 @@ export class GaussianDiffusion implements DiffusionTables {
     }
     const ts = this.begin(fn, 'x', x, t);
     checkModel(fn, model);
-    return tf.tidy(() => {
-      const out = this.pMeanVarianceOf(fn, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options);
-      const eps = this.predictEpsFromXStart(x, ts, out.predXStart);
-      const sqrtNext = ts.gather(this.alphasCumprodNext.map(Math.sqrt), x.rank);
-      const sqrtOneMinusNext = ts.gather(this.alphasCumprodNext.map((a) => Math.sqrt(1 - a)), x.rank);
-      const sample = tf.add(tf.mul(sqrtNext, out.predXStart), tf.mul(sqrtOneMinusNext, eps));
-      return { sample, predXStart: out.predXStart };
-    });
+    return tf.tidy(() => ddimReverseSampleOf(fn, this, this.applyModel(fn, model, x, ts, options.modelKwargs), x, ts, options));
   }
 
   /**
@@ -423,26 +396,10 @@ export class GaussianDiffusion implements DiffusionTables {
     const ts = this.begin(fn, 'xStart', xStart, t);
     checkModel(fn, model);
     if (options.noise !== undefined) checkNoise(fn, xStart, options.noise);
-    const minSnrWeights = options.minSnrGamma === undefined ? null : this.minSnrWeights(fn, options.minSnrGamma);
-    return tf.tidy((): TrainingLosses => {
-      const noise = options.noise ?? standardNormal(xStart.shape, options.seed);
-      const xT = this.qSampleOf(xStart, ts, noise);
-      const output = this.applyModel(fn, model, xT, ts, options.modelKwargs);
-      this.checkModelOutput(fn, output, xT);
-      if (this.lossType === 'kl' || this.lossType === 'rescaled_kl') {
-        const vb = this.vbTermsOf(fn, output, xStart, xT, ts, { clipDenoised: false }).output;
-        return { loss: this.lossType === 'rescaled_kl' ? tf.mul(vb, this.numTimesteps) : vb };
-      }
-      const [prediction, varValues] = this.learnsVariance() ? tf.split(output, 2, -1) : [output];
-      const squaredError = meanFlat(tf.squaredDifference(this.trainingTarget(xStart, xT, noise, ts), prediction!));
-      const mse: tf.Tensor1D = minSnrWeights ? tf.mul(squaredError, ts.gather(minSnrWeights, 1)) : squaredError;
-      if (!varValues) return { loss: mse, mse };
-      // L_vlb must not move the mean: it sees a stop-gradient copy of it.
-      const frozen = tf.concat([stopGradient(prediction!), varValues], -1);
-      const vbTerm = this.vbTermsOf(fn, frozen, xStart, xT, ts, { clipDenoised: false }).output;
-      const vb: tf.Tensor1D = this.lossType === 'rescaled_mse' ? tf.mul(vbTerm, this.numTimesteps / 1000) : vbTerm;
-      return { loss: tf.add(mse, vb), mse, vb };
-    });
+    const weights = options.minSnrGamma === undefined ? null : minSnrWeights(fn, this, options.minSnrGamma);
+    return tf.tidy(() =>
+      trainingLossesOf(fn, this, this.modelCall(fn, model, options.modelKwargs), xStart, ts, options.noise ?? standardNormal(xStart.shape, options.seed), weights),
+    );
   }
 
   /**
@@ -468,7 +425,7 @@ export class GaussianDiffusion implements DiffusionTables {
     checkTensor(fn, 'xT', xT);
     checkSameShape(fn, 'xStart', xStart, 'xT', xT);
     checkModel(fn, model);
-    return tf.tidy(() => this.vbTermsOf(fn, this.applyModel(fn, model, xT, ts, options.modelKwargs), xStart, xT, ts, options));
+    return tf.tidy(() => vbTermsOf(fn, this, this.applyModel(fn, model, xT, ts, options.modelKwargs), xStart, xT, ts, options));
   }
 
   /**
@@ -482,7 +439,7 @@ export class GaussianDiffusion implements DiffusionTables {
     const fn = 'priorBpd';
     checkTensor(fn, 'xStart', xStart, { minRank: 2 });
     const ts = BatchTimesteps.constant(this.numTimesteps - 1, xStart.shape[0]!);
-    return tf.tidy(() => this.priorBpdOf(xStart, ts));
+    return tf.tidy(() => priorBpdOf(this, xStart, ts));
   }
 
   /**
@@ -498,43 +455,16 @@ export class GaussianDiffusion implements DiffusionTables {
     const fn = 'calcBpdLoop';
     checkTensor(fn, 'xStart', xStart, { minRank: 2 });
     checkModel(fn, model);
-    const batch = xStart.shape[0]!;
-    const clipDenoised = options.clipDenoised ?? true;
-    const columns: Array<[tf.Tensor1D, tf.Tensor1D, tf.Tensor1D]> = [];
-    try {
-      for (let t = this.numTimesteps - 1; t >= 0; t--) {
-        const noiseAtT = options.noise?.(t);
-        if (noiseAtT !== undefined) checkNoise(fn, xStart, noiseAtT, `noise(${t})`);
-        columns.push(
-          tf.tidy(() => {
-            const ts = BatchTimesteps.constant(t, batch);
-            const seed = options.seed === undefined ? undefined : options.seed + t;
-            const noise = noiseAtT ?? standardNormal(xStart.shape, seed);
-            const xT = this.qSampleOf(xStart, ts, noise);
-            const output = this.applyModel(fn, model, xT, ts, options.modelKwargs);
-            const out = this.vbTermsOf(fn, output, xStart, xT, ts, { clipDenoised });
-            const eps = this.predictEpsFromXStart(xT, ts, out.predXStart);
-            return [
-              out.output,
-              meanFlat(tf.squaredDifference(out.predXStart, xStart)),
-              meanFlat(tf.squaredDifference(eps, noise)),
-            ];
-          }),
-        );
-        options.onProgress?.(columns.length, this.numTimesteps);
-      }
-      return tf.tidy((): BpdLoopResult => {
-        const [vb, xstartMse, mse] = [0, 1, 2].map((k) => tf.stack(columns.map((c) => c[k]!), 1) as tf.Tensor2D) as [
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-        ];
-        const priorBpd = this.priorBpdOf(xStart, BatchTimesteps.constant(this.numTimesteps - 1, batch));
-        return { totalBpd: tf.add(tf.sum<tf.Tensor2D>(vb, 1), priorBpd), priorBpd, vb, xstartMse, mse };
-      });
-    } finally {
-      tf.dispose(columns.flat());
-    }
+    return calcBpdLoopOf(fn, this, this.modelCall(fn, model, options.modelKwargs), xStart, {
+      clipDenoised: options.clipDenoised ?? true,
+      seed: options.seed,
+      onProgress: options.onProgress,
+      noiseAt: (t) => {
+        const noise = options.noise?.(t);
+        if (noise !== undefined) checkNoise(fn, xStart, noise, `noise(${t})`);
+        return noise;
+      },
+    });
   }
 
   // ---- internals: all assume validated arguments and run inside a tidy ----
@@ -543,37 +473,6 @@ export class GaussianDiffusion implements DiffusionTables {
   private begin(fn: string, dataArg: string, x: tf.Tensor, t: TimestepsInput): BatchTimesteps {
     checkTensor(fn, dataArg, x, { minRank: 2 });
     return BatchTimesteps.resolve(fn, t, this.numTimesteps, x.shape[0]!, dataArg);
-  }
-
-  private learnsVariance(): boolean {
-    return this.modelVarType === 'learned' || this.modelVarType === 'learned_range';
-  }
-
-  /**
-   * Min-SNR-γ loss weights (Hang et al. 2023) per step, float64, expressed for this
-   * process's prediction target: with SNR_t = ᾱ_t/(1 − ᾱ_t), min(SNR, γ)/SNR for ε,
-   * min(SNR, γ) for x_0, min(SNR, γ)/(SNR + 1) for v — each equal to min(SNR, γ)
-   * in x_0-space.
-   */
-  private minSnrWeights(fn: string, gamma: unknown): Float64Array {
-    if (typeof gamma !== 'number' || !(gamma > 0) || !Number.isFinite(gamma)) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.minSnrGamma', `must be a finite number > 0 (5 in the paper), got ${describeValue(gamma)}`);
-    }
-    if (this.modelMeanType === 'previous_x') {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.minSnrGamma', "applies to 'epsilon', 'start_x' and 'v' prediction, not 'previous_x'");
-    }
-    return this.alphasCumprod.map((a) => {
-      const snr = a / (1 - a);
-      const clipped = Math.min(snr, gamma);
-      if (this.modelMeanType === 'start_x') return clipped;
-      if (this.modelMeanType === 'v') return clipped / (snr + 1);
-      return snr <= gamma ? 1 : gamma / snr; // = min(SNR, γ)/SNR, also at SNR = 0
-    });
-  }
-
-  /** 1 where t ≠ 0: no noise is added on the last sampling step. */
-  private nonzeroMask(): Float64Array {
-    return this.betas.map((_, i) => (i === 0 ? 0 : 1));
   }
 
   /** The timesteps the model sees: mapped to the original process, rescaled if asked. */
@@ -594,228 +493,26 @@ export class GaussianDiffusion implements DiffusionTables {
     return output;
   }
 
-  private applyCondFn(fn: string, condFn: CondFn, x: tf.Tensor, ts: BatchTimesteps, kwargs?: ModelKwargs): tf.Tensor {
-    const grad = condFn(x, this.modelTimestepsOf(ts), kwargs);
-    if (!(grad instanceof tf.Tensor) || !tf.util.arraysEqual(grad.shape, x.shape)) {
-      const got = grad instanceof tf.Tensor ? `shape ${shapeString(grad.shape)}` : describeValue(grad);
-      throw new DifflibError('SHAPE_MISMATCH', fn, 'condFn output', `must be a gradient shaped like x ${shapeString(x.shape)}, got ${got}`);
-    }
-    return grad;
+  /** {@link applyModel} bound to a model and its kwargs. */
+  private modelCall(fn: string, model: DiffusionModel, kwargs?: ModelKwargs): ModelCall {
+    return (x, ts) => this.applyModel(fn, model, x, ts, kwargs);
   }
 
-  /** x̂_0 = √(1/ᾱ) x_t − √(1/ᾱ − 1) ε. */
-  private predictXStartFromEps(xT: tf.Tensor, ts: BatchTimesteps, eps: tf.Tensor): tf.Tensor {
-    const rank = xT.rank;
-    return tf.sub(
-      tf.mul(ts.gather(this.sqrtRecipAlphasCumprod, rank), xT),
-      tf.mul(ts.gather(this.sqrtRecipm1AlphasCumprod, rank), eps),
-    );
-  }
-
-  private checkModelOutput(fn: string, output: tf.Tensor, x: tf.Tensor): void {
-    const channels = x.shape[x.rank - 1]!;
-    const expected = this.learnsVariance() ? [...x.shape.slice(0, -1), 2 * channels] : x.shape;
-    if (!(output instanceof tf.Tensor) || !tf.util.arraysEqual(output.shape, expected)) {
-      const got = output instanceof tf.Tensor ? `shape ${shapeString(output.shape)}` : describeValue(output);
-      const why = this.learnsVariance()
-        ? ` (modelVarType '${this.modelVarType}' needs 2C = ${2 * channels} channels: mean part, then variance part)`
-        : '';
-      throw new DifflibError('SHAPE_MISMATCH', fn, 'model output', `must have shape ${shapeString(expected)}${why}, got ${got}`);
-    }
-  }
-
-  private qSampleOf(xStart: tf.Tensor, ts: BatchTimesteps, noise: tf.Tensor): tf.Tensor {
-    const rank = xStart.rank;
-    return tf.add(
-      tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), xStart),
-      tf.mul(ts.gather(this.sqrtOneMinusAlphasCumprod, rank), noise),
-    );
-  }
-
-  private posteriorMean(xStart: tf.Tensor, xT: tf.Tensor, ts: BatchTimesteps): tf.Tensor {
-    const rank = xStart.rank;
-    return tf.add(
-      tf.mul(ts.gather(this.posteriorMeanCoef1, rank), xStart),
-      tf.mul(ts.gather(this.posteriorMeanCoef2, rank), xT),
-    );
-  }
-
-  /**
-   * ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t): improved-diffusion's (√(1/ᾱ_t) x_t − x̂_0) / √(1/ᾱ_t − 1)
-   * with both parts multiplied by √ᾱ_t, so it stays finite (ε̂ = x_t) at a zero-terminal-SNR step.
-   */
-  private predictEpsFromXStart(xT: tf.Tensor, ts: BatchTimesteps, predXStart: tf.Tensor): tf.Tensor {
-    const rank = xT.rank;
-    return tf.div(
-      tf.sub(xT, tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), predXStart)),
-      ts.gather(this.sqrtOneMinusAlphasCumprod, rank),
-    );
-  }
-
-  private pMeanVarianceOf(
-    fn: string,
-    output: tf.Tensor,
-    x: tf.Tensor,
-    ts: BatchTimesteps,
-    options: ModelCallOptions,
-  ): PMeanVariance {
-    this.checkModelOutput(fn, output, x);
-    const rank = x.rank;
-    let prediction = output;
-    let variance: tf.Tensor;
-    let logVariance: tf.Tensor;
-    if (this.learnsVariance()) {
-      const [meanPart, varValues] = tf.split(output, 2, -1) as [tf.Tensor, tf.Tensor];
-      prediction = meanPart;
-      if (this.modelVarType === 'learned') {
-        logVariance = varValues;
-      } else {
-        // v ∈ [−1, 1] interpolates log β̃_t (v = −1) and log β_t (v = 1).
-        const frac = tf.div(tf.add(varValues, 1), 2);
-        const maxLog = ts.gather(this.logBetas, rank);
-        const minLog = ts.gather(this.posteriorLogVarianceClipped, rank);
-        logVariance = tf.add(tf.mul(frac, maxLog), tf.mul(tf.sub(1, frac), minLog));
-      }
-      variance = tf.exp(logVariance);
-    } else {
-      const [v, logV] =
-        this.modelVarType === 'fixed_large'
-          ? [this.fixedLargeVariance, this.fixedLargeLogVariance]
-          : [this.posteriorVariance, this.posteriorLogVarianceClipped];
-      variance = tf.broadcastTo(ts.gather(v, rank), x.shape);
-      logVariance = tf.broadcastTo(ts.gather(logV, rank), x.shape);
-    }
-    const processXStart = (x0: tf.Tensor): tf.Tensor => {
-      const denoised = options.denoisedFn ? options.denoisedFn(x0) : x0;
-      return options.clipDenoised ?? true ? tf.clipByValue(denoised, -1, 1) : denoised;
+  /** A step's noise, seed and clipping, with the condFn gradient ∇ log p(y | x_t) evaluated on demand. */
+  private stepInputs(fn: string, x: tf.Tensor, ts: BatchTimesteps, options: PSampleOptions): StepInputs {
+    const { condFn, modelKwargs } = options;
+    if (condFn === undefined) return options;
+    return {
+      ...options,
+      gradient: () => {
+        const grad = condFn(x, this.modelTimestepsOf(ts), modelKwargs);
+        if (!(grad instanceof tf.Tensor) || !tf.util.arraysEqual(grad.shape, x.shape)) {
+          const got = grad instanceof tf.Tensor ? `shape ${shapeString(grad.shape)}` : describeValue(grad);
+          throw new DifflibError('SHAPE_MISMATCH', fn, 'condFn output', `must be a gradient shaped like x ${shapeString(x.shape)}, got ${got}`);
+        }
+        return grad;
+      },
     };
-    if (this.modelMeanType === 'previous_x') {
-      const predXStart = processXStart(
-        tf.sub(
-          tf.mul(ts.gather(this.recipPosteriorMeanCoef1, rank), prediction),
-          tf.mul(ts.gather(this.posteriorMeanCoef2OverCoef1, rank), x),
-        ),
-      );
-      return { mean: prediction, variance, logVariance, predXStart };
-    }
-    const predXStart = processXStart(this.predictXStart(prediction, x, ts));
-    const mean = this.posteriorMean(predXStart, x, ts);
-    return { mean, variance, logVariance, predXStart };
-  }
-
-  /** x̂_0 from an ε-, x_0- or v-prediction (before clipping). */
-  private predictXStart(prediction: tf.Tensor, xT: tf.Tensor, ts: BatchTimesteps): tf.Tensor {
-    const rank = xT.rank;
-    switch (this.modelMeanType) {
-      case 'start_x':
-        return prediction;
-      case 'v': // x_0 = √ᾱ x_t − √(1−ᾱ) v
-        return tf.sub(
-          tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), xT),
-          tf.mul(ts.gather(this.sqrtOneMinusAlphasCumprod, rank), prediction),
-        );
-      default:
-        return this.predictXStartFromEps(xT, ts, prediction);
-    }
-  }
-
-  /** What the mean part of the model output is regressed on in L_simple. */
-  private trainingTarget(xStart: tf.Tensor, xT: tf.Tensor, noise: tf.Tensor, ts: BatchTimesteps): tf.Tensor {
-    const rank = xStart.rank;
-    switch (this.modelMeanType) {
-      case 'previous_x':
-        return this.posteriorMean(xStart, xT, ts);
-      case 'start_x':
-        return xStart;
-      case 'v': // v = √ᾱ ε − √(1−ᾱ) x_0 (Salimans & Ho 2022)
-        return tf.sub(
-          tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), noise),
-          tf.mul(ts.gather(this.sqrtOneMinusAlphasCumprod, rank), xStart),
-        );
-      default:
-        return noise;
-    }
-  }
-
-  private vbTermsOf(
-    fn: string,
-    output: tf.Tensor,
-    xStart: tf.Tensor,
-    xT: tf.Tensor,
-    ts: BatchTimesteps,
-    options: ModelCallOptions,
-  ): VbTerms {
-    const trueMean = this.posteriorMean(xStart, xT, ts);
-    const trueLogVariance = ts.gather(this.posteriorLogVarianceClipped, xStart.rank);
-    const out = this.pMeanVarianceOf(fn, output, xT, ts, options);
-    const kl: tf.Tensor1D = tf.div(meanFlat(normalKl(trueMean, trueLogVariance, out.mean, out.logVariance)), LN2);
-    const decoderNll: tf.Tensor1D = tf.div(
-      meanFlat(discretizedGaussianLogLikelihood(xStart, { means: out.mean, logScales: tf.mul(0.5, out.logVariance) })),
-      -LN2,
-    );
-    return { output: tf.where(ts.isFirstStep(), decoderNll, kl) as tf.Tensor1D, predXStart: out.predXStart };
-  }
-
-  private priorBpdOf(xStart: tf.Tensor, ts: BatchTimesteps): tf.Tensor1D {
-    const rank = xStart.rank;
-    const mean = tf.mul(ts.gather(this.sqrtAlphasCumprod, rank), xStart);
-    const logVariance = tf.broadcastTo(ts.gather(this.logOneMinusAlphasCumprod, rank), xStart.shape);
-    return tf.div(meanFlat(normalKl(mean, logVariance, 0, 0)), LN2) as tf.Tensor1D;
   }
 }
 
-function resolveSchedule(fn: string, options: GaussianDiffusionOptions): NoiseSchedule {
-  if ((options.betas === undefined) === (options.schedule === undefined)) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.betas', 'give exactly one of options.betas and options.schedule');
-  }
-  let schedule: NoiseSchedule;
-  if (options.schedule !== undefined) {
-    if (!(options.schedule instanceof NoiseSchedule)) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.schedule', `must be a NoiseSchedule, got ${describeValue(options.schedule)}`);
-    }
-    schedule = options.schedule;
-  } else {
-    schedule = attributeErrors(fn, 'options.betas', () => NoiseSchedule.fromBetas(options.betas!));
-  }
-  const use = options.useTimesteps;
-  if (use === undefined) return schedule;
-  return attributeErrors(fn, 'options.useTimesteps', () =>
-    schedule.respace(typeof use === 'string' ? use : { useTimesteps: use }),
-  );
-}
-
-function checkEnum<T extends string>(fn: string, arg: string, value: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) {
-    throw new DifflibError(
-      'UNKNOWN_OPTION',
-      fn,
-      arg,
-      `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describeValue(value)}`,
-    );
-  }
-  return value as T;
-}
-
-function checkModel(fn: string, model: unknown): void {
-  if (typeof model !== 'function') {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'model', `must be a function (x, t, kwargs?) => tf.Tensor, got ${describeValue(model)}`);
-  }
-}
-
-function checkCondFn(fn: string, condFn: unknown): void {
-  if (condFn !== undefined && typeof condFn !== 'function') {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.condFn', `must be a function (x, t, kwargs?) => gradient, got ${describeValue(condFn)}`);
-  }
-}
-
-function checkNoise(fn: string, x: tf.Tensor, noise: unknown, arg = 'noise'): void {
-  checkTensor(fn, arg, noise);
-  checkSameShape(fn, 'x', x, arg, noise as tf.Tensor);
-}
-
-function checkEta(fn: string, eta: unknown): number {
-  if (typeof eta !== 'number' || !Number.isFinite(eta) || eta < 0) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.eta', `must be a finite number >= 0, got ${describeValue(eta)}`);
-  }
-  return eta;
-}

@@ -93,10 +93,8 @@ export class PNDMScheduler extends SchedulerBase {
   readonly alphasCumprod: Float32Array;
   /** ᾱ below timestep 0. */
   readonly finalAlphaCumprod: number;
-  /** The Runge–Kutta calls' timesteps (the first 12 of `timesteps`; none with `skipPrkSteps`). */
-  prkTimesteps: ArrayLike<number> = [];
-  /** The PLMS calls' timesteps (the rest of `timesteps`). */
-  plmsTimesteps: ArrayLike<number> = [];
+  private prk: readonly number[] = [];
+  private plms: readonly number[] = [];
   /** The newest model outputs (diffusers' `ets`), at most 4. */
   private ets: tf.Tensor[] = [];
   /** The sample a Runge–Kutta group (or the doubled PLMS call) starts from. */
@@ -110,6 +108,16 @@ export class PNDMScheduler extends SchedulerBase {
     this.betas = diffusersBetas(this.config as unknown as BetaConfig);
     this.alphasCumprod = alphasCumprodOf(this.betas);
     this.finalAlphaCumprod = this.cfg<boolean>('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
+  }
+
+  /** The Runge–Kutta calls' timesteps (the first 12 of `timesteps`; none with `skipPrkSteps`). */
+  get prkTimesteps(): ArrayLike<number> {
+    return this.prk;
+  }
+
+  /** The PLMS calls' timesteps (the rest of `timesteps`). */
+  get plmsTimesteps(): ArrayLike<number> {
+    return this.plms;
   }
 
   protected override checkConfig(): void {
@@ -138,8 +146,8 @@ export class PNDMScheduler extends SchedulerBase {
       prk = pairs.slice(0, -1).flatMap((v) => [v, v]).slice(1, -1).reverse();
       plms = ts.slice(0, -3).reverse();
     }
-    this.prkTimesteps = prk;
-    this.plmsTimesteps = plms;
+    this.prk = prk;
+    this.plms = plms;
     return [...prk, ...plms];
   }
 
@@ -156,7 +164,7 @@ export class PNDMScheduler extends SchedulerBase {
     if (kept !== undefined && !tf.util.arraysEqual(kept.shape, modelOutput.shape)) {
       throw new DifflibError('SHAPE_MISMATCH', fn, 'modelOutput', `must keep the shape of the earlier steps' outputs ${shapeString(kept.shape)} (call setTimesteps to start anew), got ${shapeString(modelOutput.shape)}`);
     }
-    const prk = counter < this.prkTimesteps.length;
+    const prk = counter < this.prk.length;
     const prevSample = tf.tidy(() => (prk ? this.stepPrk(modelOutput, t, sample, counter) : this.stepPlms(modelOutput, t, sample, counter)));
     this.stepIndex = counter + 1;
     return { prevSample, phase: prk ? 'prk' : 'plms' };
@@ -167,7 +175,7 @@ export class PNDMScheduler extends SchedulerBase {
     const T = this.cfg<number>('num_train_timesteps');
     const diffToPrev = counter % 2 ? 0 : Math.floor(Math.floor(T / this.numInferenceSteps) / 2);
     const prevT = t - diffToPrev;
-    const timestep = this.prkTimesteps[Math.floor(counter / 4) * 4]!;
+    const timestep = this.prk[Math.floor(counter / 4) * 4]!;
     let eps = modelOutput;
     switch (counter % 4) {
       case 0:

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DiffusionModel } from './diffusion/types';
+import { warnDeprecated } from './deprecation';
 import { DifflibError, describeValue } from './errors';
 import { yieldToEventLoop } from './event-loop';
 import { standardNormal } from './random-normal';
@@ -131,6 +132,20 @@ export async function* runSteps(driver: StepDriver, model: DiffusionModel, shape
     predXStart?.dispose();
     driver.dispose?.();
   }
+}
+
+/**
+ * Which option holds x_T: `initialNoise`, or the deprecated `noise` (which elsewhere
+ * means a step's ε). Refuses both at once.
+ * @internal
+ */
+export function initialNoiseOption(fn: string, options: { initialNoise?: unknown; noise?: unknown }): 'initialNoise' | 'noise' {
+  if (options === null || typeof options !== 'object' || options.noise === undefined) return 'initialNoise';
+  if (options.initialNoise !== undefined) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.noise', 'is the deprecated name of options.initialNoise (x_T); give only initialNoise');
+  }
+  warnDeprecated(`${fn}.noise`, `${fn}'s options.noise (x_T) is now options.initialNoise`);
+  return 'noise';
 }
 
 /** Runs a loop to the end and returns its last sample (the caller owns it). @internal */

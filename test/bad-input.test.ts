@@ -89,7 +89,7 @@ describe('bad input is a DifflibError naming the function and argument, made bef
     });
     it('x_t of another shape than x_0', () => {
       const xT = tf.zeros([2, 4, 4, 1]);
-      expectDifflibError(() => diffusion.qPosteriorMeanVariance(x, xT, [1, 2]), 'qPosteriorMeanVariance', 'xT', 'SHAPE_MISMATCH');
+      expectDifflibError(() => diffusion.qPosteriorMeanVariance(x, xT, [1, 2]), 'qPosteriorMeanVariance', 'xt', 'SHAPE_MISMATCH');
       xT.dispose();
     });
     it('noise of another shape than the data', () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   GaussianDiffusion,
   LossSecondMomentResampler,
@@ -52,6 +52,22 @@ describe('NoiseSchedule', () => {
     const once = base.respace({ useTimesteps: spaceTimesteps(100, 'ddim50').map((j) => j * 10) });
     expect(twice.timestepMap).toEqual(once.timestepMap);
     twice.betas.forEach((b, i) => expect(b).toBeCloseTo(once.betas[i]!, 14));
+  });
+
+  it('respace takes section counts as { sectionCounts } (a bare array still means counts, deprecated, warned once)', () => {
+    const spec = base.respace('10,20');
+    expect(base.respace({ sectionCounts: [10, 20] }).timestepMap).toEqual(spec.timestepMap);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      expect(base.respace([10, 20]).timestepMap).toEqual(spec.timestepMap);
+      base.respace([3, 4]);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/respace\(\{ sectionCounts: \[a, b, c\] \}\).*deprecated/);
+    } finally {
+      warn.mockRestore();
+    }
+    // useTimesteps keeps exactly the steps it lists.
+    expect(base.respace({ useTimesteps: [10, 20] }).timestepMap).toEqual([10, 20]);
   });
 
   it('zero terminal SNR: the last SNR is 0, the first ᾱ is unchanged, and SNR still decreases', () => {

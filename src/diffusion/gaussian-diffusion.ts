@@ -8,7 +8,7 @@ import { checkWasmGradientKernels, gradientTapeLength } from '../backends/wasm-g
 import { DifflibError, attributeErrors, describeValue } from '../errors';
 import { standardNormal } from '../random-normal';
 import { type NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
-import { checkLoopArguments, finalSample, runSteps } from '../step-loop';
+import { checkLoopArguments, finalSample, initialNoiseOption, runSteps } from '../step-loop';
 import { checkSameShape, checkTensor, shapeString } from '../tensor-checks';
 import { checkCondFn, checkEnum, checkEta, checkModel, checkNoise, resolveSchedule } from './checks';
 import { computeTables, type DiffusionTables } from './coefficients';
@@ -145,7 +145,7 @@ export class GaussianDiffusion implements DiffusionTables, Process {
    * improved-diffusion's `SpacedDiffusion` over this process's schedule (a respaced
    * process can be respaced again; the model still sees original timesteps).
    *
-   * @param respacing - `"ddimN"`, `"a,b,c"` section counts, counts, or `{ useTimesteps }`.
+   * @param respacing - `"ddimN"` or `"a,b,c"` section counts, `{ sectionCounts }`, or `{ useTimesteps }` (the steps to keep).
    * @returns a new GaussianDiffusion with the same parameterisation.
    *
    * @example
@@ -202,19 +202,19 @@ export class GaussianDiffusion implements DiffusionTables, Process {
    * μ̃_t = β_t √ᾱ_{t−1}/(1 − ᾱ_t) · x_0 + (1 − ᾱ_{t−1}) √α_t/(1 − ᾱ_t) · x_t (DDPM eq. 7).
    *
    * @param xStart - x_0, [B, …].
-   * @param xT - x_t, [B, …].
+   * @param xt - x_t, [B, …].
    * @param t - one step per batch element.
    * @returns mean μ̃_t, variance β̃_t and log-variance (clipped at t = 0), each [B, …].
    */
-  qPosteriorMeanVariance(xStart: tf.Tensor, xT: tf.Tensor, t: TimestepsInput): GaussianMoments {
+  qPosteriorMeanVariance(xStart: tf.Tensor, xt: tf.Tensor, t: TimestepsInput): GaussianMoments {
     const fn = 'qPosteriorMeanVariance';
     const ts = this.begin(fn, 'xStart', xStart, t);
-    checkTensor(fn, 'xT', xT);
-    checkSameShape(fn, 'xStart', xStart, 'xT', xT);
+    checkTensor(fn, 'xt', xt);
+    checkSameShape(fn, 'xStart', xStart, 'xt', xt);
     return tf.tidy(() => {
       const rank = xStart.rank;
       return {
-        mean: posteriorMean(this, xStart, xT, ts),
+        mean: posteriorMean(this, xStart, xt, ts),
         variance: tf.broadcastTo(ts.gather(this.posteriorVariance, rank), xStart.shape),
         logVariance: tf.broadcastTo(ts.gather(this.posteriorLogVarianceClipped, rank), xStart.shape),
       };
@@ -342,10 +342,11 @@ export class GaussianDiffusion implements DiffusionTables, Process {
     shape: readonly number[],
     options: DdimSampleLoopOptions,
   ): AsyncGenerator<SampleLoopStep, void, undefined> {
-    checkLoopArguments(fn, model, shape, options, ['denoisedFn', 'condFn'], 'noise');
-    const { noise, seed, onProgress, signal, clipDenoised, denoisedFn, modelKwargs, condFn, eta } = options;
+    const initialNoiseKey = initialNoiseOption(fn, options);
+    checkLoopArguments(fn, model, shape, options, ['denoisedFn', 'condFn'], initialNoiseKey);
+    const { seed, onProgress, signal, clipDenoised, denoisedFn, modelKwargs, condFn, eta } = options;
     const driver = diffusionDriver(fn, this, { method, clipDenoised, denoisedFn, modelKwargs, condFn, eta });
-    return runSteps(driver, model, shape, { initialNoise: noise, seed, onProgress, signal });
+    return runSteps(driver, model, shape, { initialNoise: options[initialNoiseKey], seed, onProgress, signal });
   }
 
   /**
@@ -409,23 +410,23 @@ export class GaussianDiffusion implements DiffusionTables, Process {
    *
    * @param model - the network.
    * @param xStart - x_0, [B, …, C].
-   * @param xT - x_t, [B, …, C].
+   * @param xt - x_t, [B, …, C].
    * @param t - one step per batch element.
    * @returns `output` [B] and `predXStart` [B, …, C].
    */
   vbTermsBpd(
     model: DiffusionModel,
     xStart: tf.Tensor,
-    xT: tf.Tensor,
+    xt: tf.Tensor,
     t: TimestepsInput,
     options: ModelCallOptions = {},
   ): VbTerms {
     const fn = 'vbTermsBpd';
     const ts = this.begin(fn, 'xStart', xStart, t);
-    checkTensor(fn, 'xT', xT);
-    checkSameShape(fn, 'xStart', xStart, 'xT', xT);
+    checkTensor(fn, 'xt', xt);
+    checkSameShape(fn, 'xStart', xStart, 'xt', xt);
     checkModel(fn, model);
-    return tf.tidy(() => vbTermsOf(fn, this, this.applyModel(fn, model, xT, ts, options.modelKwargs), xStart, xT, ts, options));
+    return tf.tidy(() => vbTermsOf(fn, this, this.applyModel(fn, model, xt, ts, options.modelKwargs), xStart, xt, ts, options));
   }
 
   /**

@@ -5,6 +5,8 @@ import type { PSampleOptions } from './options';
 /** Options of the sampling loops of {@link GaussianDiffusion} (`pSampleLoop` and friends). */
 export interface SampleLoopOptions extends Omit<PSampleOptions, 'noise'> {
   /** x_T to start from, of `shape` (the caller keeps ownership); drawn from N(0, I) (with `seed`) when absent. */
+  initialNoise?: tf.Tensor;
+  /** @deprecated x_T: use `initialNoise` (in a step's options `noise` is that step's ε). */
   noise?: tf.Tensor;
   /** Seeds x_T and every step's noise, so a run is reproducible on a backend. */
   seed?: number;

@@ -1,14 +1,15 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
 import { diffusionDriver } from '../diffusion/sample-driver';
 import type { DenoisedFn, DiffusionModel, ModelKwargs } from '../diffusion/types';
 import { DifflibError, describeValue } from '../errors';
-import { finalSample, runSteps } from '../step-loop';
-import { checkTensor, shapeString } from '../tensor-checks';
+import { checkLoopArguments, finalSample, initialNoiseOption, runSteps } from '../step-loop';
 
 /** Options of {@link dpmSolverSample}. */
 export interface DpmSolverSampleOptions {
   /** x_T ~ N(0, I) to start from, of shape `shape` (the caller owns it); drawn (with `seed`) when absent. */
+  initialNoise?: tf.Tensor;
+  /** @deprecated x_T: use `initialNoise`. */
   noise?: tf.Tensor;
   /** Seed for the draw of x_T when no `noise` is given. */
   seed?: number;
@@ -87,10 +88,11 @@ export function dpmSolverSample(
   options: DpmSolverSampleOptions = {},
 ): Promise<tf.Tensor> {
   const fn = 'dpmSolverSample';
-  checkArguments(fn, diffusion, model, shape, options);
-  const { noise, seed, modelKwargs, clipDenoised, denoisedFn, lowerOrderFinal, onProgress, signal } = options;
+  const initialNoiseKey = initialNoiseOption(fn, options);
+  checkArguments(fn, diffusion, model, shape, options, initialNoiseKey);
+  const { seed, modelKwargs, clipDenoised, denoisedFn, lowerOrderFinal, onProgress, signal } = options;
   const driver = diffusionDriver(fn, diffusion, { method: 'dpm-solver++', modelKwargs, clipDenoised, denoisedFn, lowerOrderFinal });
-  return finalSample(runSteps(driver, model, shape, { initialNoise: noise, seed, onProgress, signal }));
+  return finalSample(runSteps(driver, model, shape, { initialNoise: options[initialNoiseKey], seed, onProgress, signal }));
 }
 
 function checkArguments(
@@ -99,39 +101,13 @@ function checkArguments(
   model: unknown,
   shape: unknown,
   options: DpmSolverSampleOptions,
+  initialNoiseKey: 'initialNoise' | 'noise',
 ): void {
   if (!(diffusion instanceof GaussianDiffusion)) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'diffusion', `must be a GaussianDiffusion, got ${describeValue(diffusion)}`);
   }
-  if (typeof model !== 'function') {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'model', `must be a function (x, t, kwargs?) => tf.Tensor, got ${describeValue(model)}`);
-  }
-  if (!Array.isArray(shape) || shape.length < 2 || !shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d > 0)) {
-    throw new DifflibError(
-      'INVALID_ARGUMENT',
-      fn,
-      'shape',
-      `must be an array of at least 2 positive integers (batch first, [B, …, C]), got ${describeValue(shape)}`,
-    );
-  }
-  if (options === null || typeof options !== 'object') {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options', `must be an options object, got ${describeValue(options)}`);
-  }
-  const { noise, seed, modelKwargs, clipDenoised, denoisedFn, lowerOrderFinal, onProgress, signal } = options;
-  if (noise !== undefined) {
-    checkTensor(fn, 'options.noise', noise, { minRank: 2 });
-    if (!tf.util.arraysEqual(noise.shape, shape as number[])) {
-      throw new DifflibError(
-        'SHAPE_MISMATCH',
-        fn,
-        'options.noise',
-        `has shape ${shapeString(noise.shape)} but shape is ${shapeString(shape as number[])}`,
-      );
-    }
-  }
-  if (seed !== undefined && (typeof seed !== 'number' || !Number.isFinite(seed))) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.seed', `must be a finite number, got ${describeValue(seed)}`);
-  }
+  checkLoopArguments(fn, model, shape, options, ['denoisedFn'], initialNoiseKey);
+  const { modelKwargs, clipDenoised, lowerOrderFinal } = options;
   if (modelKwargs !== undefined && (modelKwargs === null || typeof modelKwargs !== 'object')) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.modelKwargs', `must be an object, got ${describeValue(modelKwargs)}`);
   }
@@ -139,13 +115,5 @@ function checkArguments(
     if (value !== undefined && typeof value !== 'boolean') {
       throw new DifflibError('INVALID_ARGUMENT', fn, `options.${name}`, `must be a boolean, got ${describeValue(value)}`);
     }
-  }
-  for (const [name, value] of [['denoisedFn', denoisedFn], ['onProgress', onProgress]] as const) {
-    if (value !== undefined && typeof value !== 'function') {
-      throw new DifflibError('INVALID_ARGUMENT', fn, `options.${name}`, `must be a function, got ${describeValue(value)}`);
-    }
-  }
-  if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean')) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.signal', `must be an AbortSignal, got ${describeValue(signal)}`);
   }
 }

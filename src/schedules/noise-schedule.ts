@@ -4,15 +4,24 @@ import { namedBetaSchedule, type BetaRangeOptions, type BetaScheduleName } from 
 import { cumprodOneMinus, respaceBetas } from './respace';
 import { spaceTimesteps } from './space-timesteps';
 import { checkBetas } from './validate';
+import { warnDeprecated } from '../deprecation';
 
-/** How to respace a schedule: a section-count spec for {@link spaceTimesteps}, or the steps to keep. */
+/**
+ * How to respace a schedule: a spec string for {@link spaceTimesteps} (`"ddim50"`,
+ * `"10,15,20"`), section counts, or the steps to keep. A bare array means section counts
+ * but is deprecated: it reads like `useTimesteps`, which keeps the steps it lists.
+ */
 export type Respacing =
   | string
-  | readonly number[]
+  | {
+      /** Counts of steps to keep in each of equal sections of the schedule (`spaceTimesteps`). */
+      sectionCounts: readonly number[];
+    }
   | {
       /** The steps (of the schedule being respaced) to keep. */
       useTimesteps: Iterable<number>;
-    };
+    }
+  | readonly number[];
 
 /**
  * A noise schedule as a value: betas in float64 plus, for a respaced schedule, the
@@ -76,14 +85,19 @@ export class NoiseSchedule {
    * Keeps a subset of the steps (improved-diffusion's `SpacedDiffusion`): the kept
    * steps have the same marginals q(x_t | x_0) as before, with betas re-derived from ᾱ.
    *
-   * @param respacing - `"ddimN"`, `"a,b,c"` section counts, an array of counts, or
+   * @param respacing - `"ddimN"` or `"a,b,c"` section counts, `{ sectionCounts }`, or
    *   `{ useTimesteps }` giving the steps (of this schedule) to keep.
    */
   respace(respacing: Respacing): NoiseSchedule {
     const fn = 'NoiseSchedule.respace';
     let useTimesteps: Iterable<number>;
-    if (typeof respacing === 'string' || Array.isArray(respacing)) {
-      useTimesteps = spaceTimesteps(this.numTimesteps, respacing as string | readonly number[]);
+    if (typeof respacing === 'string') {
+      useTimesteps = spaceTimesteps(this.numTimesteps, respacing);
+    } else if (Array.isArray(respacing)) {
+      warnDeprecated('respace(number[])', 'respace([a, b, c]) reads section counts; write respace({ sectionCounts: [a, b, c] })');
+      useTimesteps = spaceTimesteps(this.numTimesteps, respacing as readonly number[]);
+    } else if (respacing && typeof respacing === 'object' && 'sectionCounts' in respacing) {
+      useTimesteps = spaceTimesteps(this.numTimesteps, respacing.sectionCounts);
     } else if (respacing && typeof respacing === 'object' && 'useTimesteps' in respacing) {
       useTimesteps = respacing.useTimesteps;
     } else {
@@ -91,7 +105,7 @@ export class NoiseSchedule {
         'INVALID_ARGUMENT',
         fn,
         'respacing',
-        `must be a section-count string, an array of counts, or { useTimesteps }, got ${describeValue(respacing)}`,
+        `must be a section-count string, { sectionCounts } or { useTimesteps }, got ${describeValue(respacing)}`,
       );
     }
     const { betas, timestepMap } = respaceBetas(fn, this.alphasCumprod(), useTimesteps);

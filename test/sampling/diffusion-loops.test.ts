@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GaussianDiffusion, namedBetaSchedule, type DiffusionModel } from '../../src/index';
 import { useBackend } from '../backends';
 import { gaussianOracle, moments } from '../gaussian-oracle';
@@ -88,7 +88,7 @@ describe('sampling loops', () => {
     const progress: number[] = [];
     const ts: number[] = [];
     const xT = tf.randomNormal([2, 4, 4, 1], 0, 1, 'float32', 3);
-    for await (const step of d.ddimSampleLoopProgressive(tanhModel, [2, 4, 4, 1], { noise: xT, onProgress: (done) => progress.push(done) })) {
+    for await (const step of d.ddimSampleLoopProgressive(tanhModel, [2, 4, 4, 1], { initialNoise: xT, onProgress: (done) => progress.push(done) })) {
       ts.push(step.t);
       expect(step.sample.isDisposed).toBe(false);
     }
@@ -97,6 +97,24 @@ describe('sampling loops', () => {
     expect(xT.isDisposed).toBe(false); // the caller's x_T
     xT.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('takes x_T as initialNoise; the old name noise still works (deprecated, warned once) but not both', async () => {
+    const xT = tf.randomNormal([2, 4, 4, 1], 0, 1, 'float32', 8);
+    const d = base.respace('ddim5');
+    const a = await d.ddimSampleLoop(tanhModel, [2, 4, 4, 1], { initialNoise: xT });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const b = await d.ddimSampleLoop(tanhModel, [2, 4, 4, 1], { noise: xT });
+      expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+      tf.dispose((await d.ddimSampleLoop(tanhModel, [2, 4, 4, 1], { noise: xT })));
+      expect(warn).toHaveBeenCalledTimes(1);
+      b.dispose();
+    } finally {
+      warn.mockRestore();
+    }
+    expectDifflibError(() => d.pSampleLoopProgressive(tanhModel, [2, 4, 4, 1], { noise: xT, initialNoise: xT }), 'pSampleLoopProgressive', 'options.noise');
+    tf.dispose([a, xT]);
   });
 
   it('reads nothing back from the device inside the loop', async () => {
@@ -127,7 +145,7 @@ describe('sampling loops', () => {
     expectDifflibError(() => base.pSampleLoopProgressive(tanhModel, [4]), 'pSampleLoopProgressive', 'shape');
     expectDifflibError(() => base.ddimSampleLoopProgressive(tanhModel, [2, 0, 3]), 'ddimSampleLoopProgressive', 'shape');
     const xT = tf.zeros([2, 4, 4, 1]);
-    expectDifflibError(() => base.pSampleLoopProgressive(tanhModel, [2, 4, 4, 3], { noise: xT }), 'pSampleLoopProgressive', 'options.noise');
+    expectDifflibError(() => base.pSampleLoopProgressive(tanhModel, [2, 4, 4, 3], { initialNoise: xT }), 'pSampleLoopProgressive', 'options.initialNoise');
     xT.dispose();
     expectDifflibError(() => base.ddimSampleLoopProgressive(tanhModel, [2, 4, 4, 1], { eta: -1 }), 'ddimSampleLoopProgressive', 'options.eta');
   });

@@ -82,7 +82,7 @@ describe('dpmSolverSample on Gaussian data (cpu)', () => {
       expect([diffusion.timestepMap[0], diffusion.timestepMap[19]]).toEqual([0, 999]);
       const { model, dispose } = gaussianDenoiser(base, DATA, meanType);
       const xT = tf.randomNormal([2000, 2], 0, 1, 'float32', 11);
-      const out = await dpmSolverSample(diffusion, model, [2000, 2], { noise: xT });
+      const out = await dpmSolverSample(diffusion, model, [2000, 2], { initialNoise: xT });
       const ddim = ddimLoop(diffusion, model, xT);
       const n = 4000;
       const { mean, std } = momentsOf(out);
@@ -117,7 +117,7 @@ describe('dpmSolverSample on Gaussian data (cpu)', () => {
       const diffusion = lambdaUniformProcess(n);
       const { model, dispose } = gaussianDenoiser(diffusion, DATA, 'start_x');
       const exact = exactFlowSample(diffusion, DATA);
-      const out = await dpmSolverSample(diffusion, model, [512, 1], { noise: xT });
+      const out = await dpmSolverSample(diffusion, model, [512, 1], { initialNoise: xT });
       const ddim = ddimLoop(diffusion, model, xT);
       errors.dpm.push(rmsErrorFromAffine(out, xT, exact));
       errors.ddim.push(rmsErrorFromAffine(ddim, xT, exact));
@@ -142,7 +142,7 @@ describe('dpmSolverSample on Gaussian data (cpu)', () => {
       const diffusion = base.respace('8');
       const { model, dispose } = gaussianDenoiser(base, DATA, 'start_x');
       const xT = tf.randomNormal([64, 2], 0, 1, 'float32', 5);
-      const out = await dpmSolverSample(diffusion, model, [64, 2], { noise: xT, lowerOrderFinal });
+      const out = await dpmSolverSample(diffusion, model, [64, 2], { initialNoise: xT, lowerOrderFinal });
       // float32 rounding over 8 steps of O(1) values.
       const reference = referenceDpmSolver2M(diffusion.alphasCumprod, DATA, lowerOrderFinal);
       expect(maxErrorFromAffine(out, xT, reference)).toBeLessThan(2e-5);
@@ -161,7 +161,7 @@ describe('dpmSolverSample on Gaussian data (cpu)', () => {
     expect(diffusion.alphasCumprod[19]).toBe(0);
     const { model, dispose } = gaussianDenoiser(base, DATA, 'start_x');
     const xT = tf.randomNormal([256, 2], 0, 1, 'float32', 9);
-    const out = await dpmSolverSample(diffusion, model, [256, 2], { noise: xT });
+    const out = await dpmSolverSample(diffusion, model, [256, 2], { initialNoise: xT });
     expect(maxErrorFromAffine(out, xT, referenceDpmSolver2M(diffusion.alphasCumprod, DATA, true))).toBeLessThan(2e-5);
     // and close to the exact flow (discretisation error as on the plain cosine grid; measured 0.0053).
     expect(maxErrorFromAffine(out, xT, exactFlowSample(diffusion, DATA))).toBeLessThan(0.01);
@@ -174,7 +174,7 @@ describe('dpmSolverSample on Gaussian data (cpu)', () => {
     const diffusion = base.respace('20');
     const { model, dispose } = gaussianDenoiser(base, DATA, 'start_x');
     const xT = tf.randomNormal([256, 2], 0, 1, 'float32', 9);
-    const out = await diffusion.ddimSampleLoop(model, [256, 2], { noise: xT, clipDenoised: false });
+    const out = await diffusion.ddimSampleLoop(model, [256, 2], { initialNoise: xT, clipDenoised: false });
     expect(Array.from(out.dataSync()).every(Number.isFinite)).toBe(true);
     // DDIM is the first-order solver of the same flow: measured 0.126 from the exact flow
     // on these 20 steps (DPM-Solver++ 0.0053); before the fix every value was NaN.
@@ -204,7 +204,7 @@ describe('dpmSolverSample with any model (cpu)', () => {
     const diffusion = base.respace('3');
     const model = deviceOnlyModel((c) => 2 * c);
     for (const options of [{}, { clipDenoised: true, denoisedFn: (x0: tf.Tensor) => tf.mul(x0, 1.5) }]) {
-      const out = await dpmSolverSample(diffusion, model, xT.shape, { noise: xT, ...options });
+      const out = await dpmSolverSample(diffusion, model, xT.shape, { initialNoise: xT, ...options });
       const ddim = ddimLoop(diffusion, model, xT, options);
       // Two algebraically equal forms: equal up to a few float32 ulp of the largest value
       // (x̂_0 reaches ~280 here, this model being no denoiser; 1 ulp of 280 is 3e-5).
@@ -229,7 +229,7 @@ describe('dpmSolverSample with any model (cpu)', () => {
       modelKwargs: kwargs,
       onProgress: (done, total) => progress.push([done, total]),
     });
-    const explicit = await dpmSolverSample(diffusion, inner, [3, 4, 4, 2], { noise: xT });
+    const explicit = await dpmSolverSample(diffusion, inner, [3, 4, 4, 2], { initialNoise: xT });
     const otherSeed = await dpmSolverSample(diffusion, inner, [3, 4, 4, 2], { seed: 22 });
     // Seed 0 is a seed too (tfjs alone would treat it as "none").
     const zeros = [0, 0].map(() => dpmSolverSample(diffusion, inner, [3, 4, 4, 2], { seed: 0 }));
@@ -344,10 +344,10 @@ describe('dpmSolverSample bad input (cpu)', () => {
     const ints = tf.zeros([2, 3], 'int32');
     const disposed = tf.zeros([2, 3]);
     disposed.dispose();
-    expectDifflibError(bad({ noise: wrong }), fn, 'options.noise', 'SHAPE_MISMATCH');
-    expectDifflibError(bad({ noise: ints }), fn, 'options.noise', 'INVALID_ARGUMENT');
-    expectDifflibError(bad({ noise: disposed }), fn, 'options.noise', 'INVALID_ARGUMENT');
-    expectDifflibError(bad({ noise: [[0, 0, 0]] }), fn, 'options.noise', 'INVALID_ARGUMENT');
+    expectDifflibError(bad({ initialNoise: wrong }), fn, 'options.initialNoise', 'SHAPE_MISMATCH');
+    expectDifflibError(bad({ initialNoise: ints }), fn, 'options.initialNoise', 'INVALID_ARGUMENT');
+    expectDifflibError(bad({ initialNoise: disposed }), fn, 'options.initialNoise', 'INVALID_ARGUMENT');
+    expectDifflibError(bad({ initialNoise: [[0, 0, 0]] }), fn, 'options.initialNoise', 'INVALID_ARGUMENT');
     tf.dispose([wrong, ints]);
     expectDifflibError(bad({ seed: Number.NaN }), fn, 'options.seed', 'INVALID_ARGUMENT');
     expectDifflibError(bad({ seed: '1' }), fn, 'options.seed', 'INVALID_ARGUMENT');

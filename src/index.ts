@@ -10,6 +10,7 @@ export * from './diffusion';
 export { DifflibError, type DifflibErrorCode } from './errors';
 export * from './eval';
 export * from './guidance';
+export * from './io';
 export * from './losses';
 export * from './nn';
 export * from './timesteps';

@@ -6,9 +6,6 @@ export { TimeConditioning, type TimeConditioningArgs } from './layers/time-condi
 export { TimestepEmbeddingLayer, type TimestepEmbeddingLayerArgs } from './layers/timestep-embedding-layer';
 export { loadUNetModel } from './load-unet-model';
 export { registerUNetLayers } from './register-unet-layers';
-export { readSafetensors, writeSafetensors } from './safetensors';
-export type { SafetensorsArrays, SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors';
 export { timestepEmbedding } from './timestep-embedding';
-export { exportTorchStateDict, loadTorchStateDict, type TorchTensor } from './torch-state-dict';
 export { UNet, createUNet, type CreateUNetOptions, type UNetKwargs } from './unet';
 export type { ResolvedUNetConfig, UNetConfig } from './unet-config';

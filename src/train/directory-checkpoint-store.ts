@@ -1,5 +1,7 @@
 import { DifflibError, describeValue, type DifflibErrorCode } from '../errors';
-import { readSafetensors, writeSafetensors, type SafetensorsFile } from '../nn/safetensors';
+import { readSafetensors } from '../io/safetensors-read';
+import type { SafetensorsFile } from '../io/safetensors-format';
+import { writeSafetensors } from '../io/safetensors-write';
 import type { Checkpoint, CheckpointStore, CheckpointTensor } from './checkpoint-store';
 
 type NodeFs = typeof import('node:fs/promises');

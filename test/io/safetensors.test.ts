@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DifflibErrorCode } from '../../src/errors';
-import { readSafetensors, writeSafetensors, type SafetensorsTensor } from '../../src/nn/safetensors';
+import { readSafetensors, writeSafetensors, type SafetensorsTensor } from '../../src/io/index';
 import { useBackend } from '../backends';
 import { expectDifflibError } from '../helpers';
 

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { DifflibError, attributeErrors } from '../errors';
-import { readSafetensors, writeSafetensors } from './safetensors';
-import type { UNet } from './unet';
+import { readSafetensors } from './safetensors-read';
+import { writeSafetensors } from './safetensors-write';
+import type { UNet } from '../nn/unet';
 
 /** One PyTorch parameter: its shape and row-major float32 values. */
 export interface TorchTensor {

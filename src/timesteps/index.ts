@@ -1,3 +1,4 @@
 export { LossSecondMomentResampler, type LossHistoryState, type LossSecondMomentOptions } from './loss-second-moment-resampler';
-export { ScheduleSampler, type TimestepSample, type TimestepSampleOptions } from './schedule-sampler';
+export { ScheduleSampler } from './schedule-sampler';
+export type { TimestepSample, TimestepSampleOptions, TimestepSampler } from './timestep-sampler';
 export { UniformSampler } from './uniform-sampler';

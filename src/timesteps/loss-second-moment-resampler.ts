@@ -28,7 +28,7 @@ export interface LossSecondMomentOptions {
  * const sampler = new LossSecondMomentResampler(4000);
  * const { indices, weights } = sampler.sample(64);
  * // ... compute per-example losses ...
- * sampler.updateWithAllLosses(Array.from(indices), lossesOnHost);
+ * sampler.update(indices, lossesOnHost); // or hand it to a Trainer: scheduleSampler: sampler
  * ```
  */
 export class LossSecondMomentResampler extends ScheduleSampler {
@@ -117,6 +117,14 @@ export class LossSecondMomentResampler extends ScheduleSampler {
         this.lossCounts[t]! += 1;
       }
     }
+  }
+
+  /**
+   * The {@link TimestepSampler} hook a {@link Trainer} calls after each step: the
+   * same as {@link updateWithAllLosses}.
+   */
+  update(timesteps: ArrayLike<number>, losses: ArrayLike<number>): void {
+    this.updateWithAllLosses(timesteps, losses);
   }
 
   /** A copy of the loss history, to store in a checkpoint. */

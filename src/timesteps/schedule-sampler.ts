@@ -2,24 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
 import { checkNumTimesteps } from '../schedules/validate';
 import { seededUniform } from '../random';
-
-/** Options of {@link ScheduleSampler.sample}. */
-export interface TimestepSampleOptions {
-  /** Seed for the index draw; a fresh random seed when absent. */
-  seed?: number;
-  /** A uniform [0, 1) source used instead of the seeded one. */
-  random?: () => number;
-}
-
-/** A batch of timesteps drawn for training, with importance weights. */
-export interface TimestepSample extends tf.TensorContainerObject {
-  /** [B] int32 timesteps. */
-  timesteps: tf.Tensor1D;
-  /** [B] float32 importance weights 1/(T·p(t)): weighting each loss by them keeps the objective unbiased. */
-  weights: tf.Tensor1D;
-  /** The same timesteps on the host, to pass to {@link GaussianDiffusion.trainingLosses} or a resampler. */
-  indices: Int32Array;
-}
+import type { TimestepSample, TimestepSampleOptions, TimestepSampler } from './timestep-sampler';
 
 /**
  * A distribution over the T timesteps of a process, to reduce the variance of the
@@ -37,7 +20,7 @@ export interface TimestepSample extends tf.TensorContainerObject {
  * const loss = tf.mean(tf.mul(diffusion.trainingLosses(model, x0, timesteps).loss, weights));
  * ```
  */
-export abstract class ScheduleSampler {
+export abstract class ScheduleSampler implements TimestepSampler {
   /** T. */
   readonly numTimesteps: number;
 

@@ -7,9 +7,11 @@ export { learningRateAt, type LearningRateSchedule } from './learning-rate';
 export { logKeyValues, type StepLog, type TermLog } from './step-log';
 export type { TrainableModel } from './trainable-model';
 export { Trainer, type TrainerLoadOptions, type TrainerStepOptions } from './trainer';
+export type { ScheduleSamplerName } from './resolve-sampler';
+export { trainableUNet } from './trainable-unet';
 export type {
+  LabelDropout,
   ResolvedHyperparameters,
-  ScheduleSamplerName,
   TrainerHyperparameters,
   TrainerOptions,
 } from './trainer-options';

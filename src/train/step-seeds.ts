@@ -1,11 +1,12 @@
 /**
  * The independent random streams of one training step: the timestep draw of
- * {@link ScheduleSampler.sample}, and ε of q(x_t | x_0).
+ * {@link TimestepSampler.sample}, ε of q(x_t | x_0), and the labels label dropout
+ * replaces.
  * @internal
  */
-export type SeedStream = 'timesteps' | 'noise';
+export type SeedStream = 'timesteps' | 'noise' | 'labels';
 
-const STREAM_IDS: Record<SeedStream, number> = { timesteps: 1, noise: 2 };
+const STREAM_IDS: Record<SeedStream, number> = { timesteps: 1, noise: 2, labels: 3 };
 
 /**
  * A 32-bit seed for one random stream of one step, a hash of (seed, step, stream)

@@ -1,61 +1,55 @@
-import * as tf from '@tensorflow/tfjs-core';
-import type { DiffusionModel } from '../diffusion/types';
-import { DifflibError, describeValue } from '../errors';
-import { UNet } from '../nn/unet';
-import { checkVariables } from './checks';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { DiffusionModel, ModelKwargs } from '../diffusion/types';
 
 /**
- * A network a {@link Trainer} can train, when it is not a {@link UNet}: the diffusion
- * model function and the variables it reads.
+ * A network a {@link Trainer} can train: the diffusion model function, the variables
+ * it reads, and, optionally, the checks its inputs must pass. A {@link UNet} is turned
+ * into one by {@link trainableUNet} (the Trainer does this itself when given a U-Net);
+ * a model of your own opts into the same checks by giving `checkInput` and
+ * `numClasses`.
+ *
+ * @example
+ * ```ts
+ * const kernel = tf.variable(tf.randomNormal([3, 3]));
+ * const model: TrainableModel = {
+ *   forward: (x, t) => tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(x, [-1, 3]), kernel), x.shape)),
+ *   trainableVariables: { kernel }, // checkpoints name it "kernel"
+ *   checkInput(fn, x0) {
+ *     if (x0.shape.at(-1) !== 3) {
+ *       throw new DifflibError('SHAPE_MISMATCH', fn, 'x0', `must have 3 channels, got shape [${x0.shape}]`);
+ *     }
+ *   },
+ * };
+ * const trainer = new Trainer({ diffusion, model, batchSize: 64 });
+ * ```
  */
 export interface TrainableModel {
-  /** (x_t, t, kwargs) → output; called with kwargs `{ y?, training: true }` while training. */
+  /**
+   * (x_t, t, kwargs) → output; called while training with kwargs
+   * `{ [labelKey]: labels, training: true }` (no labels key for an unconditional step).
+   */
   forward: DiffusionModel;
   /**
    * The float32 variables to train. Checkpoints name each after its key, or after its
    * index for an array, so build the model the same way to restore one.
    */
   trainableVariables: readonly tf.Variable[] | Readonly<Record<string, tf.Variable>>;
-}
-
-/** A model reduced to what training needs. @internal */
-export interface ResolvedModel {
-  forward: DiffusionModel;
-  variables: tf.Variable[];
-  /** Stable names for checkpoints, one per variable. */
-  names: string[];
-  /** The U-Net, when the model is one (its input shape and labels are checked). */
-  unet: UNet | null;
-}
-
-/**
- * The forward function, variables and checkpoint names of a model. A U-Net's weights
- * are named by their layer path (`input_blocks.1.0.in_layers.0/gamma`), which, unlike
- * tfjs' variable names (`…/gamma_1` in a second instance), is the same in every
- * instance built from the same configuration.
- * @internal
- */
-export function resolveTrainableModel(fn: string, arg: string, model: unknown): ResolvedModel {
-  if (model instanceof UNet) {
-    const weights = model.model.trainableWeights;
-    return {
-      forward: model.forward,
-      variables: weights.map((w) => w.read() as tf.Variable),
-      names: weights.map((w) => w.originalName),
-      unet: model,
-    };
-  }
-  if (model === null || typeof model !== 'object' || typeof (model as TrainableModel).forward !== 'function') {
-    throw new DifflibError(
-      'INVALID_ARGUMENT',
-      fn,
-      arg,
-      `must be a UNet or { forward, trainableVariables }, got ${describeValue(model)}`,
-    );
-  }
-  const { forward, trainableVariables } = model as TrainableModel;
-  const isRecord = trainableVariables !== null && typeof trainableVariables === 'object' && !Array.isArray(trainableVariables);
-  const names = isRecord ? Object.keys(trainableVariables) : Array.isArray(trainableVariables) ? trainableVariables.map((_, i) => String(i)) : [];
-  const variables = checkVariables(fn, `${arg}.trainableVariables`, isRecord ? Object.values(trainableVariables) : trainableVariables);
-  return { forward, variables, names, unet: null };
+  /**
+   * Checks a batch before {@link Trainer.step} makes any tensor; throws a
+   * {@link DifflibError} naming `fn` for one the model cannot take. The trainer has
+   * already checked that x0 is a float32 tensor of `batchSize` examples and that the
+   * labels, when given, are int32 [B].
+   *
+   * @param fn - the function to name in the error (`'Trainer.step'`).
+   * @param x0 - the batch [B, …].
+   * @param kwargs - the step's options, which are the model's kwargs (labels under
+   *   `labelKey`); name an argument at fault `options.<key>`.
+   */
+  checkInput?(fn: string, x0: tf.Tensor, kwargs: ModelKwargs): void;
+  /**
+   * For a class-conditional model: how many labels it embeds (labels are integers in
+   * [0, numClasses)). With label dropout the trainer then checks, at construction,
+   * that the null label is one of them.
+   */
+  numClasses?: number;
 }

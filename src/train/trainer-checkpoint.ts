@@ -4,11 +4,17 @@ import { DifflibError, describeValue } from '../errors';
 import type { AdamW } from './adamw';
 import type { Checkpoint, CheckpointTensor } from './checkpoint-store';
 import type { EMA } from './ema';
-import { LossSecondMomentResampler, type LossHistoryState } from '../timesteps/loss-second-moment-resampler';
+import type { TimestepSampler } from '../timesteps/timestep-sampler';
 import { resolveHyperparameters, type ResolvedHyperparameters, type TrainerHyperparameters } from './trainer-options';
 
 const FORMAT = 'difflib-trainer';
-const VERSION = 1;
+/**
+ * Version 2 records the sampler's state as `samplerState` (version 1: `resampler`, the
+ * loss history of a `'loss-second-moment'` sampler) and the hyperparameters `labelKey`,
+ * `minSnrGamma` and `labelDropout` (absent in version 1: their defaults).
+ */
+const VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 /** The state a trainer checkpoints. @internal */
 export interface TrainerParts {
@@ -19,7 +25,7 @@ export interface TrainerParts {
   variables: readonly tf.Variable[];
   emas: readonly EMA[];
   optimizer: AdamW;
-  resampler: LossSecondMomentResampler | null;
+  sampler: TimestepSampler;
 }
 
 /** What must agree between a checkpoint and the process it resumes. */
@@ -34,7 +40,7 @@ interface DiffusionFingerprint {
   betasSum: number;
 }
 
-/** The JSON state file of a trainer checkpoint. */
+/** The JSON state file of a trainer checkpoint (as written; a version-1 file is read into it). */
 interface TrainerState {
   format: typeof FORMAT;
   version: typeof VERSION;
@@ -43,7 +49,8 @@ interface TrainerState {
   diffusion: DiffusionFingerprint;
   parameters: Array<{ name: string; shape: number[] }>;
   optimizerStep: number;
-  resampler: LossHistoryState | null;
+  /** The sampler's `state()`, or null for a sampler without one. */
+  samplerState: unknown;
 }
 
 function fingerprint(diffusion: GaussianDiffusion): DiffusionFingerprint {
@@ -85,7 +92,7 @@ export async function captureCheckpoint(parts: TrainerParts): Promise<Checkpoint
     diffusion: fingerprint(parts.diffusion),
     parameters: parts.names.map((name, i) => ({ name, shape: [...parts.variables[i]!.shape] })),
     optimizerStep: parts.optimizer.step,
-    resampler: parts.resampler ? parts.resampler.state() : null,
+    samplerState: parts.sampler.state?.() ?? null,
   };
   return { tensors, state: state as unknown as Record<string, unknown> };
 }
@@ -94,7 +101,7 @@ export async function captureCheckpoint(parts: TrainerParts): Promise<Checkpoint
 export type CheckpointFit = Pick<TrainerParts, 'hyperparameters' | 'diffusion' | 'names' | 'variables'>;
 
 /** The hyperparameters a checkpoint was trained with (for {@link Trainer.load}), checked. @internal */
-export function checkpointHyperparameters(fn: string, checkpoint: Checkpoint): TrainerHyperparameters {
+export function checkpointHyperparameters(fn: string, checkpoint: Checkpoint): ResolvedHyperparameters {
   return checkState(fn, checkpoint).hyperparameters;
 }
 
@@ -120,19 +127,19 @@ function from(checkpoint: Checkpoint, part: 'tensors' | 'state'): string {
 }
 
 /**
- * Checks that a checkpoint is a trainer checkpoint of this format and version, and
- * that every field of its state has its type (a damaged or hand-edited file is
- * refused here, before anything reads it).
- * @returns the state, its hyperparameters with defaults filled in.
+ * Checks that a checkpoint is a trainer checkpoint of this format and a version this
+ * code reads, and that every field of its state has its type (a damaged or hand-edited
+ * file is refused here, before anything reads it).
+ * @returns the state as version 2, its hyperparameters with defaults filled in.
  */
 function checkState(fn: string, checkpoint: Checkpoint): TrainerState {
   if (!isRecord(checkpoint) || !(checkpoint.tensors instanceof Map) || !isRecord(checkpoint.state)) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'checkpoint', `must be { tensors: Map, state: object } (what CheckpointStore.read returns), got ${describeValue(checkpoint)}`);
   }
-  const state = checkpoint.state as Partial<Record<keyof TrainerState, unknown>>;
+  const state = checkpoint.state as Partial<Record<keyof TrainerState | 'resampler', unknown>>;
   const damaged = (what: string) => new DifflibError('INVALID_ARGUMENT', fn, 'checkpoint', `${from(checkpoint, 'state')}${what}`);
-  if (state.format !== FORMAT || state.version !== VERSION) {
-    throw damaged(`is not a ${FORMAT} checkpoint of version ${VERSION} (format ${describeValue(state.format)}, version ${describeValue(state.version)})`);
+  if (state.format !== FORMAT || !READABLE_VERSIONS.includes(state.version as number)) {
+    throw damaged(`is not a ${FORMAT} checkpoint of version ${READABLE_VERSIONS.join(' or ')} (format ${describeValue(state.format)}, version ${describeValue(state.version)})`);
   }
   for (const key of ['step', 'optimizerStep'] as const) {
     if (!isCount(state[key])) throw damaged(`has ${key} ${describeValue(state[key])}; expected a non-negative integer`);
@@ -156,9 +163,13 @@ function checkState(fn: string, checkpoint: Checkpoint): TrainerState {
       throw damaged(`has parameters[${i}] ${describeValue(isRecord(p) ? [p['name'], p['shape']] : p)}; expected { name: string, shape: non-negative integers }`);
     }
   });
-  if (state.resampler !== null && !isRecord(state.resampler)) {
-    throw damaged(`has resampler ${describeValue(state.resampler)}; expected null or a loss history object`);
+  if (state.version === 1) {
+    if (state.resampler !== null && !isRecord(state.resampler)) {
+      throw damaged(`has resampler ${describeValue(state.resampler)}; expected null or a loss history object`);
+    }
+    return { ...(state as TrainerState), version: VERSION, hyperparameters, samplerState: state.resampler };
   }
+  if (state.samplerState === undefined) throw damaged('has no samplerState; expected null or the timestep sampler\'s state');
   return { ...(state as TrainerState), hyperparameters };
 }
 
@@ -195,15 +206,6 @@ export function checkCheckpoint(fn: string, fit: CheckpointFit, checkpoint: Chec
   if (JSON.stringify(h.emaRates) !== JSON.stringify(mine.emaRates)) throw mismatch('state', 'emaRates', mine.emaRates, h.emaRates);
   if (h.emaWarmup !== mine.emaWarmup) throw mismatch('state', 'emaWarmup', mine.emaWarmup, h.emaWarmup);
   if (h.scheduleSampler !== mine.scheduleSampler) throw mismatch('state', 'scheduleSampler', mine.scheduleSampler, h.scheduleSampler);
-  if (mine.scheduleSampler === 'loss-second-moment') {
-    const scratch = new LossSecondMomentResampler(fit.diffusion.numTimesteps, mine.resampler);
-    try {
-      scratch.loadState(state.resampler!);
-    } catch (e) {
-      if (!(e instanceof DifflibError)) throw e;
-      throw new DifflibError('SHAPE_MISMATCH', fn, 'checkpoint', `${from(checkpoint, 'state')}does not fit this trainer: its loss history ${e.detail}`);
-    }
-  }
 
   const expectedKeys = fit.names.flatMap((name) => tensorKeys(name, mine.emaRates));
   const missing = expectedKeys.filter((key) => !checkpoint.tensors.has(key));
@@ -228,13 +230,15 @@ function tensorKeys(name: string, emaRates: readonly number[]): string[] {
 }
 
 /**
- * Checks a checkpoint (see {@link checkCheckpoint}) and, only then, loads every tensor
- * and the sampler history into the trainer. Nothing is changed when a check fails.
+ * Checks a checkpoint (see {@link checkCheckpoint}), hands the sampler its state (its
+ * `loadState` checks the state whole before changing anything), and only then loads
+ * every tensor, which can no longer fail. Nothing is changed when a check fails.
  * @returns the step to continue from.
  * @internal
  */
 export function restoreCheckpoint(fn: string, parts: TrainerParts, checkpoint: Checkpoint): number {
   const state = checkCheckpoint(fn, parts, checkpoint);
+  restoreSampler(fn, parts.sampler, state.samplerState, checkpoint);
   const load = (key: string): tf.Tensor => {
     const t = checkpoint.tensors.get(key)!;
     return tf.tensor(t.data, t.shape, 'float32');
@@ -251,6 +255,20 @@ export function restoreCheckpoint(fn: string, parts: TrainerParts, checkpoint: C
       secondMoments: parts.names.map((name) => load(momentKey('v', name))),
     });
   });
-  if (parts.resampler) parts.resampler.loadState(state.resampler!);
   return state.step;
+}
+
+/** Gives a sampler with `loadState` the checkpoint's state; refuses a state for a sampler without one. */
+function restoreSampler(fn: string, sampler: TimestepSampler, samplerState: unknown, checkpoint: Checkpoint): void {
+  const misfit = (what: string) => new DifflibError('SHAPE_MISMATCH', fn, 'checkpoint', `${from(checkpoint, 'state')}does not fit this trainer: ${what}`);
+  if (!sampler.loadState) {
+    if (samplerState !== null) throw misfit(`it holds a timestep sampler state but this trainer's sampler has no loadState`);
+    return;
+  }
+  try {
+    sampler.loadState(samplerState);
+  } catch (e) {
+    if (!(e instanceof DifflibError)) throw e;
+    throw misfit(`its timestep sampler state ${e.detail}`);
+  }
 }

@@ -3,17 +3,36 @@ import { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
 import { DifflibError, describeValue } from '../errors';
 import type { UNet } from '../nn/unet';
 import type { LossSecondMomentOptions } from '../timesteps/loss-second-moment-resampler';
+import type { TimestepSampler } from '../timesteps/timestep-sampler';
+import { SCHEDULE_SAMPLERS, checkSamplerObject, type ScheduleSamplerName } from './resolve-sampler';
 import type { StepLog } from './step-log';
 import type { TrainableModel } from './trainable-model';
 
-/** improved-diffusion's named schedule samplers (`create_named_schedule_sampler`). */
-export type ScheduleSamplerName = 'uniform' | 'loss-second-moment';
-const SCHEDULE_SAMPLERS: readonly ScheduleSamplerName[] = ['uniform', 'loss-second-moment'];
+
+/**
+ * Label dropout for classifier-free guidance (Ho & Salimans 2022): each example's label
+ * is replaced by `nullLabel` with probability `probability`, so the one network also
+ * learns the unconditional prediction ε(x_t, ∅) that {@link classifierFreeGuidance}
+ * mixes with the conditional one at sampling time.
+ */
+export interface LabelDropout {
+  /**
+   * p, the probability that an example trains unconditionally, in [0, 1]; 0.1 to 0.2
+   * in the paper.
+   */
+  probability: number;
+  /**
+   * ∅, the label standing for "no condition", an integer >= 0: give the same number as
+   * `nullLabel` to {@link classifierFreeGuidance}. It must be a label the model embeds
+   * and no real class: build a U-Net with `numClasses: K + 1` for K classes and use K.
+   */
+  nullLabel: number;
+}
 
 /**
  * The hyperparameters of a {@link Trainer}: everything a checkpoint records (plain
- * JSON) and {@link Trainer.load} rebuilds a trainer from. Defaults are
- * improved-diffusion's (`image_train.py`).
+ * JSON; a sampler object is recorded as `'custom'`) and {@link Trainer.load} rebuilds
+ * a trainer from. Defaults are improved-diffusion's (`image_train.py`).
  */
 export interface TrainerHyperparameters {
   /** B, the batch every {@link Trainer.step} takes. */
@@ -42,10 +61,34 @@ export interface TrainerHyperparameters {
    * steps, whose plain average is still mostly the initial weights.
    */
   emaWarmup?: boolean;
-  /** How timesteps are drawn. Default `'uniform'`. */
-  scheduleSampler?: ScheduleSamplerName;
+  /**
+   * How timesteps are drawn: `'uniform'`, `'loss-second-moment'`
+   * ({@link LossSecondMomentResampler} with the `resampler` options), or any
+   * {@link TimestepSampler} object over the process's T (its `update` gets each step's
+   * losses; its `state`/`loadState` go into checkpoints, which record the object as
+   * `'custom'`: pass it again to {@link Trainer.load}). Default `'uniform'`.
+   */
+  scheduleSampler?: ScheduleSamplerName | TimestepSampler;
   /** Options of the `'loss-second-moment'` sampler. */
   resampler?: LossSecondMomentOptions;
+  /**
+   * The key of the model's kwargs that holds the labels: {@link Trainer.step} takes
+   * them as `options[labelKey]` and calls the model with
+   * `{ [labelKey]: labels, training: true }`. Default `'y'` (the U-Net's).
+   */
+  labelKey?: string;
+  /**
+   * Min-SNR-γ weighting of the mse term (Hang et al. 2023), passed to
+   * {@link GaussianDiffusion.trainingLosses} as `minSnrGamma`: 5 in the paper. Not for
+   * `previous_x` prediction. Default null (unweighted).
+   */
+  minSnrGamma?: number | null;
+  /**
+   * Replace a fraction of the labels by a null label, for classifier-free guidance
+   * (see {@link LabelDropout}); every step then needs labels. The draw is seeded by
+   * (seed, step) and the labels stay on the device. Default null (labels kept).
+   */
+  labelDropout?: LabelDropout | null;
   /**
    * Seeds every random draw: step s draws its timesteps and noise from seeds derived
    * from (seed, s), so a resumed run repeats an uninterrupted one bit for bit.
@@ -77,11 +120,19 @@ export interface TrainerOptions extends TrainerHyperparameters {
 }
 
 /** Hyperparameters with every default filled in (what a checkpoint records). */
-export type ResolvedHyperparameters = Required<Omit<TrainerHyperparameters, 'gradClipNorm' | 'resampler'>> & {
+export type ResolvedHyperparameters = Required<
+  Omit<TrainerHyperparameters, 'gradClipNorm' | 'resampler' | 'scheduleSampler' | 'minSnrGamma' | 'labelDropout'>
+> & {
   /** The clipping norm, or null for none. */
   gradClipNorm: number | null;
+  /** The sampler's name, or `'custom'` for a {@link TimestepSampler} object. */
+  scheduleSampler: ScheduleSamplerName | 'custom';
   /** Options of the `'loss-second-moment'` sampler, defaults filled in. */
   resampler: Required<LossSecondMomentOptions>;
+  /** γ of Min-SNR-γ weighting, or null for none. */
+  minSnrGamma: number | null;
+  /** The label dropout, or null for none. */
+  labelDropout: LabelDropout | null;
 };
 
 /** Validates and completes the hyperparameters. @internal */
@@ -116,10 +167,7 @@ export function resolveHyperparameters(fn: string, options: TrainerHyperparamete
   if (typeof emaWarmup !== 'boolean') {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.emaWarmup', `must be a boolean, got ${describeValue(emaWarmup)}`);
   }
-  const scheduleSampler = options.scheduleSampler ?? 'uniform';
-  if (!SCHEDULE_SAMPLERS.includes(scheduleSampler)) {
-    throw new DifflibError('UNKNOWN_OPTION', fn, 'options.scheduleSampler', `must be one of ${SCHEDULE_SAMPLERS.map((s) => `"${s}"`).join(', ')}, got ${describeValue(scheduleSampler)}`);
-  }
+  const scheduleSampler = resolveSamplerName(fn, options.scheduleSampler ?? 'uniform');
   const resampler = options.resampler ?? {};
   if (resampler === null || typeof resampler !== 'object') {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.resampler', `must be an options object, got ${describeValue(resampler)}`);
@@ -141,7 +189,55 @@ export function resolveHyperparameters(fn: string, options: TrainerHyperparamete
     scheduleSampler,
     resampler: { historyPerTerm: resampler.historyPerTerm ?? 10, uniformProb: resampler.uniformProb ?? 0.001 },
     seed,
+    labelKey: resolveLabelKey(fn, options.labelKey ?? 'y'),
+    minSnrGamma: resolveMinSnrGamma(fn, options.minSnrGamma ?? null),
+    labelDropout: resolveLabelDropout(fn, options.labelDropout ?? null),
   };
+}
+
+/** The name a checkpoint records for the sampler option: its name, or `'custom'` for an object. */
+function resolveSamplerName(fn: string, sampler: unknown): ScheduleSamplerName | 'custom' {
+  if (sampler !== null && typeof sampler === 'object') {
+    checkSamplerObject(fn, 'options.scheduleSampler', sampler);
+    return 'custom';
+  }
+  // 'custom' stands for an object in a checkpoint; the object itself is asked for when the trainer is built.
+  if (sampler === 'custom' || SCHEDULE_SAMPLERS.includes(sampler as ScheduleSamplerName)) return sampler as ScheduleSamplerName | 'custom';
+  throw new DifflibError(
+    'UNKNOWN_OPTION',
+    fn,
+    'options.scheduleSampler',
+    `must be one of ${SCHEDULE_SAMPLERS.map((s) => `"${s}"`).join(', ')} or a TimestepSampler object, got ${describeValue(sampler)}`,
+  );
+}
+
+function resolveLabelKey(fn: string, labelKey: unknown): string {
+  if (typeof labelKey !== 'string' || labelKey === '' || labelKey === 'training') {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.labelKey', `must be a non-empty string other than "training" (the trainer passes training: true), got ${describeValue(labelKey)}`);
+  }
+  return labelKey;
+}
+
+function resolveMinSnrGamma(fn: string, gamma: unknown): number | null {
+  if (gamma !== null && !(typeof gamma === 'number' && gamma > 0 && Number.isFinite(gamma))) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.minSnrGamma', `must be a finite number > 0 (5 in the paper) or null for none, got ${describeValue(gamma)}`);
+  }
+  return gamma;
+}
+
+function resolveLabelDropout(fn: string, dropout: unknown): LabelDropout | null {
+  if (dropout === null) return null;
+  if (typeof dropout !== 'object') {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.labelDropout', `must be { probability, nullLabel } or null for none, got ${describeValue(dropout)}`);
+  }
+  const { probability, nullLabel } = dropout as Partial<LabelDropout>;
+  if (typeof probability !== 'number' || !(probability >= 0 && probability <= 1)) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.labelDropout.probability', `must be a number in [0, 1] (0.1 to 0.2 in Ho & Salimans), got ${describeValue(probability)}`);
+  }
+  if (typeof nullLabel !== 'number' || !Number.isInteger(nullLabel) || nullLabel < 0 || nullLabel > 2 ** 31 - 1) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.labelDropout.nullLabel', `must be an integer >= 0 (an int32 label; classifierFreeGuidance's nullLabel), got ${describeValue(nullLabel)}`);
+  }
+  return { probability, nullLabel };
 }
 
 /** Checks the parts of the options that are objects, not numbers. @internal */
@@ -156,4 +252,22 @@ export function checkTrainerParts(fn: string, options: TrainerOptions): void {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.onStep', `must be a function, got ${describeValue(options.onStep)}`);
   }
   if (options.expectDataRange !== undefined) checkDataRangeOption(fn, 'options.expectDataRange', options.expectDataRange);
+}
+
+/**
+ * Checks the hyperparameters that depend on the process and the model: Min-SNR-γ needs
+ * a prediction it can weight, and a null label must be one the model embeds. @internal
+ */
+export function checkTrainerFit(fn: string, h: ResolvedHyperparameters, diffusion: GaussianDiffusion, numClasses: number | null): void {
+  if (h.minSnrGamma !== null && diffusion.modelMeanType === 'previous_x') {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.minSnrGamma', "applies to 'epsilon', 'start_x' and 'v' prediction, not the process's 'previous_x'");
+  }
+  if (h.labelDropout !== null && numClasses !== null && h.labelDropout.nullLabel >= numClasses) {
+    throw new DifflibError(
+      'INVALID_ARGUMENT',
+      fn,
+      'options.labelDropout.nullLabel',
+      `must be a label the model embeds, in [0, ${numClasses - 1}], got ${h.labelDropout.nullLabel} (for K classes, build the model with numClasses: K + 1 and use K)`,
+    );
+  }
 }

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dataRangeError, type DataRange } from '../data/data-range';
 import type { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
+import type { ModelKwargs } from '../diffusion/types';
 import { DifflibError, describeValue } from '../errors';
-import { LossSecondMomentResampler } from '../timesteps/loss-second-moment-resampler';
-import type { ScheduleSampler } from '../timesteps/schedule-sampler';
-import { UniformSampler } from '../timesteps/uniform-sampler';
+import type { TimestepSample, TimestepSampler } from '../timesteps/timestep-sampler';
 import { checkTensor, shapeString } from '../tensor-checks';
 import { AdamW } from './adamw';
 import type { Checkpoint, CheckpointStore } from './checkpoint-store';
@@ -12,12 +11,15 @@ import { DirectoryCheckpointStore } from './directory-checkpoint-store';
 import { EMA } from './ema';
 import { sumInGroups } from './sum-in-groups';
 import { IOHandlerCheckpointStore } from './io-handler-checkpoint-store';
+import { dropLabels } from './label-dropout';
 import { learningRateAt } from './learning-rate';
 import { buildStepLog, type StepLog } from './step-log';
 import { stepSeed } from './step-seeds';
-import { resolveTrainableModel, type ResolvedModel } from './trainable-model';
+import { resolveTrainableModel, type ResolvedModel } from './resolve-model';
+import { resolveTimestepSampler } from './resolve-sampler';
 import { captureCheckpoint, checkCheckpoint, checkpointHyperparameters, restoreCheckpoint, type TrainerParts } from './trainer-checkpoint';
 import {
+  checkTrainerFit,
   checkTrainerParts,
   resolveHyperparameters,
   type ResolvedHyperparameters,
@@ -26,10 +28,15 @@ import {
 } from './trainer-options';
 import { standardNormal } from '../random-normal';
 
-/** The second argument of {@link Trainer.step}. */
+/**
+ * The second argument of {@link Trainer.step}: the model's kwargs for the batch, which
+ * are its labels, under the trainer's `labelKey`.
+ */
 export interface TrainerStepOptions {
-  /** [B] int32 class labels, for a class-conditional model. */
+  /** [B] int32 class labels, for a class-conditional model (with the default `labelKey`). */
   y?: tf.Tensor1D;
+  /** [B] int32 class labels, under another `labelKey`. */
+  [labelKey: string]: tf.Tensor1D | undefined;
 }
 
 /** What {@link Trainer.load} needs besides the checkpoint: the objects, and hyperparameters to change. */
@@ -53,17 +60,23 @@ const CLIP_EPSILON = 1e-6;
  * process's `trainingLosses`, gradients accumulated over microbatches, optional
  * global-norm clipping, an {@link AdamW} update with linear warmup, EMAs of the
  * weights, and per-quartile loss logs; with checkpoints that resume bit for bit.
+ * Open at both ends: the model is any {@link TrainableModel} (a {@link UNet} is one)
+ * and the sampler any {@link TimestepSampler}; `labelKey`, `minSnrGamma` and
+ * `labelDropout` (classifier-free guidance training) are options.
  *
  * One {@link step}:
- * 1. draws B timesteps t_i ~ p(t) with importance weights w_i = 1/(T·p(t_i)) and
- *    ε ~ N(0, I), both from seeds derived from (seed, step);
+ * 1. draws B timesteps t_i ~ p(t) with importance weights w_i = 1/(T·p(t_i)), ε ~ N(0, I)
+ *    and, with `labelDropout` p, which labels become the null label (each with
+ *    probability p), all from seeds derived from (seed, step);
  * 2. for each microbatch, the gradient of (1/B)·Σ_i w_i·L_i (its share of the batch
- *    mean) with the model called as `forward(x_t, t, { y, training: true })`, summed;
+ *    mean; L_i Min-SNR-γ weighted with `minSnrGamma`) with the model called as
+ *    `forward(x_t, t, { [labelKey]: labels, training: true })`, summed;
  * 3. reads back, in ONE batched read, the per-example losses, the weights and ‖g‖
  *    (and, with `expectDataRange`, the first batch's min and max); a non-finite loss
  *    or norm, or a first batch out of range, throws a DifflibError before anything is updated;
  * 4. scales g by min(1, c/(‖g‖ + 10⁻⁶)) when `gradClipNorm` c is set, applies AdamW at
- *    η(step), updates each EMA, feeds the losses to a loss-aware sampler, and logs.
+ *    η(step), updates each EMA, hands the timesteps and losses to the sampler's
+ *    `update` (when it has one), and logs.
  *
  * Reading the losses before the update (rather than after) costs the same one
  * pipeline sync per step and lets a bad batch be skipped with the weights intact.
@@ -87,6 +100,16 @@ const CLIP_EPSILON = 1e-6;
  * }
  * const samples = await trainer.emas[0].withWeights(() => diffusion.ddimSampleLoop(unet.forward, [16, 32, 32, 3]));
  * ```
+ *
+ * @example
+ * ```ts
+ * // Classifier-free guidance: 10 classes plus the null label 10, dropped 10% of the time.
+ * const unet = createUNet({ ...config, numClasses: 11 });
+ * const trainer = new Trainer({ diffusion, model: unet, batchSize: 64, minSnrGamma: 5,
+ *   labelDropout: { probability: 0.1, nullLabel: 10 } });
+ * await trainer.step(x0, { y: labels }); // labels in [0, 10)
+ * const guided = classifierFreeGuidance(unet.forward, { guidanceScale: 3, nullLabel: 10 });
+ * ```
  */
 export class Trainer {
   /** The hyperparameters, defaults filled in (these go into checkpoints). */
@@ -97,8 +120,8 @@ export class Trainer {
   readonly optimizer: AdamW;
   /** One EMA per rate of `emaRates`, in that order. */
   readonly emas: readonly EMA[];
-  /** The timestep sampler. */
-  readonly sampler: ScheduleSampler;
+  /** The timestep sampler (the `scheduleSampler` object, or the one its name builds). */
+  readonly sampler: TimestepSampler;
   /** The variables trained, in checkpoint order. */
   readonly variables: readonly tf.Variable[];
   private readonly model: ResolvedModel;
@@ -113,16 +136,15 @@ export class Trainer {
   constructor(options: TrainerOptions) {
     const fn = 'Trainer';
     checkTrainerParts(fn, options);
-    this.hyperparameters = resolveHyperparameters(fn, options);
+    const h = resolveHyperparameters(fn, options);
+    this.hyperparameters = h;
     this.model = resolveTrainableModel(fn, 'options.model', options.model);
+    checkTrainerFit(fn, h, options.diffusion, this.model.numClasses);
+    this.sampler = resolveTimestepSampler(fn, options.scheduleSampler ?? h.scheduleSampler, options.diffusion.numTimesteps, h.resampler);
     this.diffusion = options.diffusion;
     this.onStep = options.onStep;
     this.dataRange = options.expectDataRange ?? null;
-    const T = this.diffusion.numTimesteps;
-    this.sampler =
-      this.hyperparameters.scheduleSampler === 'uniform' ? new UniformSampler(T) : new LossSecondMomentResampler(T, this.hyperparameters.resampler);
     this.variables = this.model.variables;
-    const h = this.hyperparameters;
     this.optimizer = new AdamW(this.variables, { learningRate: h.lr, weightDecay: h.weightDecay });
     this.emas = h.emaRates.map((rate) => new EMA(this.variables, rate, { warmup: h.emaWarmup }));
   }
@@ -133,22 +155,30 @@ export class Trainer {
    *
    * @param source - a {@link CheckpointStore}, a directory path (Node) or a tfjs URL (`indexeddb://…`).
    * @param options - the process, a fresh model of the same architecture, and overrides.
-   * @throws DifflibError, before any tensor is made and with the model's weights
-   *   untouched, when the checkpoint is missing or damaged (naming the file at fault)
-   *   or does not fit the process, model or options.
+   * @throws DifflibError, leaving no tensor and the model's weights untouched, when
+   *   the checkpoint is missing or damaged (naming the file at fault) or does not fit
+   *   the process, model, sampler or options.
    */
   static async load(source: CheckpointStore | string, options: TrainerLoadOptions): Promise<Trainer> {
     const fn = 'Trainer.load';
     const checkpoint = await storeFor(fn, source).read();
     const overrides = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined));
     const merged = { ...checkpointHyperparameters(fn, checkpoint), ...overrides } as TrainerOptions;
-    // Everything is checked before the constructor makes the moments and EMAs: a refused checkpoint leaks nothing.
+    // The options and the tensors are checked before the constructor makes the moments and EMAs.
     checkTrainerParts(fn, merged);
     const model = resolveTrainableModel(fn, 'options.model', merged.model);
     const hyperparameters = resolveHyperparameters(fn, merged);
+    checkTrainerFit(fn, hyperparameters, merged.diffusion, model.numClasses);
+    resolveTimestepSampler(fn, merged.scheduleSampler ?? hyperparameters.scheduleSampler, merged.diffusion.numTimesteps, hyperparameters.resampler);
     checkCheckpoint(fn, { hyperparameters, diffusion: merged.diffusion, names: model.names, variables: model.variables }, checkpoint);
     const trainer = new Trainer(merged);
-    trainer.completedSteps = restoreCheckpoint(fn, trainer.parts(), checkpoint);
+    try {
+      trainer.completedSteps = restoreCheckpoint(fn, trainer.parts(), checkpoint);
+    } catch (e) {
+      // The sampler refused its state, before any weight was written: free the moments and EMAs.
+      trainer.dispose();
+      throw e;
+    }
     return trainer;
   }
 
@@ -165,20 +195,23 @@ export class Trainer {
   /**
    * One training step on a batch (see the class documentation for what it does).
    * Reads back exactly once (the losses and the gradient norm, for the log and the
-   * sampler) and leaks no tensor. The caller keeps `x0` and `y`.
+   * sampler) and leaks no tensor. The caller keeps `x0` and the labels.
    *
    * @param x0 - [B, …] float32 training examples (scaled to [−1, 1] for images; set
    *   `expectDataRange` to have the first batch checked).
-   * @param options - `y`: [B] int32 labels for a class-conditional model.
+   * @param options - the labels, [B] int32, under `labelKey` (`{ y }` by default), for
+   *   a class-conditional model; required with `labelDropout`.
    * @returns the step's log.
-   * @throws DifflibError before any tensor is made for a bad batch, and after the
-   *   readback, with nothing updated, when a loss or the gradient norm is not finite
-   *   (`NON_FINITE`) or the first batch falls outside `expectDataRange` (`DATA_RANGE`).
+   * @throws DifflibError before any tensor is made for a bad batch (checked by the
+   *   trainer, then by the model's `checkInput`), and after the readback, with nothing
+   *   updated, when a loss or the gradient norm is not finite (`NON_FINITE`) or the
+   *   first batch falls outside `expectDataRange` (`DATA_RANGE`). An error thrown by the
+   *   sampler's `update` propagates after the step has been applied and counted.
    */
   async step(x0: tf.Tensor, options: TrainerStepOptions = {}): Promise<StepLog> {
     const fn = 'Trainer.step';
     this.checkIdle(fn);
-    const y = this.checkBatch(fn, x0, options);
+    const givenLabels = this.checkBatch(fn, x0, options);
     this.busy = 'a step';
     const step = this.completedSteps;
     const h = this.hyperparameters;
@@ -186,9 +219,11 @@ export class Trainer {
     const owned: tf.Tensor[] = [];
     let gradients: Record<string, tf.Tensor> = {};
     try {
-      const { timesteps, weights, indices } = this.sampler.sample(B, { seed: stepSeed(h.seed, step, 'timesteps') });
+      const { timesteps, weights, indices } = this.checkSample(fn, this.sampler.sample(B, { seed: stepSeed(h.seed, step, 'timesteps') }));
       const noise = standardNormal(x0.shape, stepSeed(h.seed, step, 'noise'));
       owned.push(timesteps, weights, noise);
+      const labels = givenLabels && h.labelDropout ? dropLabels(givenLabels, h.labelDropout, stepSeed(h.seed, step, 'labels')) : givenLabels;
+      if (labels !== givenLabels) owned.push(labels!);
       const terms: { loss: tf.Tensor[]; mse: tf.Tensor[]; vb: tf.Tensor[] } = { loss: [], mse: [], vb: [] };
       for (let start = 0; start < B; start += h.microbatch) {
         const size = Math.min(h.microbatch, B - start);
@@ -196,7 +231,8 @@ export class Trainer {
           const part = <T extends tf.Tensor>(t: T): T => tf.slice(t, start, size);
           const losses = this.diffusion.trainingLosses(this.model.forward, part(x0), indices.subarray(start, start + size), {
             noise: part(noise),
-            modelKwargs: y ? { y: part(y), training: true } : { training: true },
+            modelKwargs: labels ? { [h.labelKey]: part(labels), training: true } : { training: true },
+            ...(h.minSnrGamma !== null ? { minSnrGamma: h.minSnrGamma } : {}),
           });
           for (const key of ['loss', 'mse', 'vb'] as const) {
             const t = losses[key];
@@ -242,8 +278,8 @@ export class Trainer {
         this.optimizer.applyGradients(clipped, lr);
       });
       for (const ema of this.emas) ema.update();
-      if (this.sampler instanceof LossSecondMomentResampler) this.sampler.updateWithAllLosses(indices, loss);
       this.completedSteps = step + 1;
+      this.sampler.update?.(indices, loss);
 
       const log = buildStepLog({
         step,
@@ -333,7 +369,7 @@ export class Trainer {
       variables: this.variables,
       emas: this.emas,
       optimizer: this.optimizer,
-      resampler: this.sampler instanceof LossSecondMomentResampler ? this.sampler : null,
+      sampler: this.sampler,
     };
   }
 
@@ -346,32 +382,59 @@ export class Trainer {
     }
   }
 
+  /**
+   * Checks the batch and its labels (int32 [B] under `labelKey`, the only option a
+   * step takes; required with label dropout), then lets the model check them.
+   * @returns the labels, or undefined.
+   */
   private checkBatch(fn: string, x0: tf.Tensor, options: TrainerStepOptions): tf.Tensor1D | undefined {
-    const B = this.hyperparameters.batchSize;
+    const { batchSize: B, labelKey, labelDropout } = this.hyperparameters;
     checkTensor(fn, 'x0', x0, { minRank: 2 });
-    const unet = this.model.unet;
-    const expected = unet ? [B, unet.config.imageSize, unet.config.imageSize, unet.config.inChannels] : [B, ...x0.shape.slice(1)];
-    if (!tf.util.arraysEqual(x0.shape, expected)) {
-      throw new DifflibError('SHAPE_MISMATCH', fn, 'x0', `must have shape ${shapeString(expected)}${unet ? ' (batchSize, and the U-Net\'s imageSize and inChannels)' : ' (batchSize first)'}, got ${shapeString(x0.shape)}`);
+    if (x0.shape[0] !== B) {
+      throw new DifflibError('SHAPE_MISMATCH', fn, 'x0', `must hold batchSize = ${B} examples (shape [${B}, …]), got shape ${shapeString(x0.shape)}`);
     }
     if (options === null || typeof options !== 'object') {
       throw new DifflibError('INVALID_ARGUMENT', fn, 'options', `must be an options object, got ${describeValue(options)}`);
     }
-    const { y } = options;
-    const numClasses = unet?.config.numClasses ?? null;
-    if (unet && numClasses === null && y !== undefined) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.y', 'was given but the U-Net is unconditional (config.numClasses is not set)');
+    const other = Object.keys(options).find((key) => key !== labelKey && options[key] !== undefined);
+    if (other !== undefined) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, `options.${other}`, `is not an input the trainer passes: a step takes the labels only, under labelKey "${labelKey}"`);
     }
-    if (numClasses !== null && y === undefined) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.y', `is required: the U-Net is class-conditional over ${numClasses} classes`);
-    }
-    if (y !== undefined) {
-      checkTensor(fn, 'options.y', y, { dtype: 'int32' });
-      if (y.rank !== 1 || y.shape[0] !== B) {
-        throw new DifflibError('SHAPE_MISMATCH', fn, 'options.y', `must hold one label per example (${B}), got shape ${shapeString(y.shape)}`);
+    const labels = options[labelKey];
+    const arg = `options.${labelKey}`;
+    if (labels !== undefined) {
+      checkTensor(fn, arg, labels, { dtype: 'int32' });
+      if (labels.rank !== 1 || labels.shape[0] !== B) {
+        throw new DifflibError('SHAPE_MISMATCH', fn, arg, `must hold one label per example (${B}), got shape ${shapeString(labels.shape)}`);
       }
+    } else if (labelDropout) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, arg, `is required: labelDropout replaces a fraction p = ${labelDropout.probability} of the labels by the null label ${labelDropout.nullLabel}`);
     }
-    return y;
+    const kwargs: ModelKwargs = labels !== undefined ? { [labelKey]: labels } : {};
+    this.model.checkInput(fn, x0, kwargs);
+    return labels;
+  }
+
+  /**
+   * Checks what the sampler drew: `indices` B integers in [0, T), `timesteps` [B] and
+   * `weights` [B] float32 live tensors. Disposes its tensors before refusing it.
+   */
+  private checkSample(fn: string, sample: TimestepSample): TimestepSample {
+    const B = this.hyperparameters.batchSize;
+    const T = this.diffusion.numTimesteps;
+    const { timesteps, weights, indices } = (sample ?? {}) as Partial<TimestepSample>;
+    const isVector = (t: unknown, dtype: tf.DataType): boolean =>
+      t instanceof tf.Tensor && !t.isDisposed && t.dtype === dtype && tf.util.arraysEqual(t.shape, [B]);
+    const problem = !(indices instanceof Int32Array && indices.length === B && indices.every((t) => t >= 0 && t < T))
+      ? `indices ${describeValue(indices)}, not an Int32Array of ${B} timesteps in [0, ${T})`
+      : !isVector(timesteps, 'int32')
+        ? `timesteps ${describeValue(timesteps)}, not a live int32 [${B}] tensor`
+        : !isVector(weights, 'float32')
+          ? `weights ${describeValue(weights)}, not a live float32 [${B}] tensor`
+          : null;
+    if (problem === null) return sample;
+    tf.dispose([timesteps, weights].filter((t): t is tf.Tensor1D => t instanceof tf.Tensor));
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'scheduleSampler', `returned from sample(${B}) ${problem}`);
   }
 
   private checkFinite(fn: string, step: number, timesteps: Int32Array, loss: Float32Array, gradNorm: number): void {

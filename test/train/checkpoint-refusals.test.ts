@@ -201,7 +201,8 @@ describe('a damaged checkpoint directory names the directory, the file and what 
 
 describe('a state.json with wrong-typed fields names the file and the field', () => {
   const cases: Array<[string, (state: Record<string, any>) => void, string]> = [
-    ['another format', (s) => (s['format'] = 'something-else'), 'is not a difflib-trainer checkpoint of version 1 (format "something-else", version 1)'],
+    ['another format', (s) => (s['format'] = 'something-else'), 'is not a difflib-trainer checkpoint of version 1 or 2 (format "something-else", version 2)'],
+    ['a version from the future', (s) => (s['version'] = 3), 'is not a difflib-trainer checkpoint of version 1 or 2 (format "difflib-trainer", version 3)'],
     ['a step that is a string', (s) => (s['step'] = '2'), 'has step "2"; expected a non-negative integer'],
     ['a negative step', (s) => (s['step'] = -1), 'has step -1; expected a non-negative integer'],
     ['a fractional optimizer step', (s) => (s['optimizerStep'] = 1.5), 'has optimizerStep 1.5; expected a non-negative integer'],
@@ -212,7 +213,9 @@ describe('a state.json with wrong-typed fields names the file and the field', ()
     ['no fingerprint', (s) => (s['diffusion'] = null), 'has diffusion null; expected the process fingerprint object'],
     ['a parameter list that is not a list', (s) => (s['parameters'] = { kernel: [1, 2] }), 'has parameters an object; expected an array'],
     ['a parameter shape that is a string', (s) => (s['parameters'][0].shape = '1,2'), 'has parameters[0] ["kernel", "1,2"]; expected { name: string, shape: non-negative integers }'],
-    ['a sampler history that is a number', (s) => (s['resampler'] = 5), 'has resampler 5; expected null or a loss history object'],
+    ['a version-1 sampler history that is a number', (s) => Object.assign(s, { version: 1, resampler: 5 }), 'has resampler 5; expected null or a loss history object'],
+    ['no sampler state', (s) => delete s['samplerState'], "has no samplerState; expected null or the timestep sampler's state"],
+    ['a bad labelDropout', (s) => (s['hyperparameters'].labelDropout = { probability: 2, nullLabel: 0 }), 'has a bad hyperparameters.labelDropout.probability: must be a number in [0, 1] (0.1 to 0.2 in Ho & Salimans), got 2'],
   ];
   for (const [name, edit, what] of cases) {
     test(name, async () => {
@@ -223,8 +226,8 @@ describe('a state.json with wrong-typed fields names the file and the field', ()
   }
 
   test('a truncated sampler history (it must hold T × historyPerTerm losses)', async () => {
-    const dir = damagedCopy('short history', (v) => editState(v, (s) => s['resampler'].lossHistory.pop()));
-    const message = new RegExp(`\\(${escape(`${dir}/${pristineVersion}/state.json`)}\\) does not fit this trainer: its loss history must hold 8×10 finite losses`);
+    const dir = damagedCopy('short history', (v) => editState(v, (s) => s['samplerState'].lossHistory.pop()));
+    const message = new RegExp(`\\(${escape(`${dir}/${pristineVersion}/state.json`)}\\) does not fit this trainer: its timestep sampler state must hold 8×10 finite losses`);
     await expectRefused(dir, 'Trainer.*', message, 'SHAPE_MISMATCH');
   });
 });

@@ -98,7 +98,8 @@ describe('DirectoryCheckpointStore', () => {
     );
     const state = JSON.parse(readFileSync(path.join(dir, version, 'state.json'), 'utf8'));
     expect(state.step).toBe(2);
-    expect(state.resampler.lossHistory).toHaveLength(8 * 10);
+    expect(state.version).toBe(2);
+    expect(state.samplerState.lossHistory).toHaveLength(8 * 10);
 
     expectSameBytes(await restoredBytes(dir), stateBytes(trainer));
   });

@@ -48,7 +48,7 @@ export interface DEISMultistepSchedulerOptions {
   /** 1, 2 (default) or 3: how many past outputs an update uses. */
   solverOrder?: 1 | 2 | 3;
   /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: PredictionType;
+  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /** Dynamic thresholding of x̂_0 before ε̂ is re-derived (false; pixel-space models only). */
   thresholding?: boolean;
   /** Quantile of |x̂_0| that thresholding scales by (0.995). */
@@ -72,7 +72,7 @@ export interface DEISMultistepSchedulerOptions {
   /** Shift of flow-matching σs; unused, as `useFlowSigmas` is not implemented (1). */
   flowShift?: number;
   /** `linspace` (default), `leading` or `trailing`, over N + 1 points with the last dropped. */
-  timestepSpacing?: TimestepSpacing;
+  timestepSpacing?: 'linspace' | 'leading' | 'trailing';
   /** Added to `leading` timesteps (0). */
   stepsOffset?: number;
   /** Not implemented (false only). */

@@ -68,7 +68,7 @@ export interface DPMSolverMultistepSchedulerOptions {
   /** 1, 2 (default; guided sampling) or 3 (unconditional): how many past outputs an update uses. */
   solverOrder?: 1 | 2 | 3;
   /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: PredictionType;
+  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /** Dynamic thresholding of x̂_0 (false; pixel-space models only). */
   thresholding?: boolean;
   /** Quantile of |x̂_0| that thresholding scales by (0.995). */
@@ -80,9 +80,9 @@ export interface DPMSolverMultistepSchedulerOptions {
    * `finalSigmasType: 'sigma_min'`), `sde-dpmsolver++` (draws noise every step) or
    * `sde-dpmsolver` (orders 1–2, needs `sigma_min`).
    */
-  algorithmType?: DPMSolverAlgorithm;
+  algorithmType?: 'dpmsolver++' | 'dpmsolver' | 'sde-dpmsolver++' | 'sde-dpmsolver';
   /** Second-order rule: `midpoint` (default) or `heun`. */
-  solverType?: DPMSolverType;
+  solverType?: 'midpoint' | 'heun';
   /** Lower the order of the last two steps when there are fewer than 15 (true). */
   lowerOrderFinal?: boolean;
   /** Make the last step first order whatever the step count (false). */
@@ -99,14 +99,18 @@ export interface DPMSolverMultistepSchedulerOptions {
   useFlowSigmas?: false;
   /** Shift of flow-matching σs; unused, as `useFlowSigmas` is not implemented (1). */
   flowShift?: number;
-  /** The σ after the last step: `zero` (default; the last step is then first order) or `sigma_min` = σ(t = 0). */
+  /**
+   * The σ after the last step: `zero` (default; the last step is then first order) or
+   * `sigma_min` = σ(t = 0). With Karras σs, `sigma_min` repeats the last σ, and a heun
+   * or third-order last step is refused (diffusers gives NaN).
+   */
   finalSigmasType?: 'zero' | 'sigma_min';
   /** Drop the training timesteps whose λ_t = log(α_t/σ_t) is below this (−∞; e.g. −5.1 for the cosine schedule). */
   lambdaMinClipped?: number;
   /** `learned` / `learned_range`: the model outputs 2C channels (last axis), of which the first C are ε̂ (null). */
   varianceType?: 'learned' | 'learned_range' | null;
   /** `linspace` (default), `leading` or `trailing`, over N + 1 points with the last dropped. */
-  timestepSpacing?: TimestepSpacing;
+  timestepSpacing?: 'linspace' | 'leading' | 'trailing';
   /** Added to `leading` timesteps (0). */
   stepsOffset?: number;
   /** Rescale the betas to zero terminal SNR (ᾱ_T is then 2⁻²⁴, as diffusers sets it) (false). */
@@ -163,6 +167,28 @@ export class DPMSolverMultistepScheduler extends SigmaSolverBase {
     }
     if (algorithm === 'sde-dpmsolver' && this.cfg<number>('solver_order') === 3) {
       throw new DifflibError('INVALID_ARGUMENT', this.className, 'options.solverOrder', `must be 1 or 2 with algorithmType "sde-dpmsolver" (diffusers has no third-order update for it), got ${describeValue(3)}`);
+    }
+  }
+
+  /**
+   * Refuses N where the last step's update would divide by h = 0: with Karras σs (or a
+   * last timestep of 0) the last σ equals the final σ_min, and diffusers' heun and
+   * third-order updates then return NaN. A first-order or midpoint second-order last
+   * step is fine (it returns its sample).
+   */
+  protected override checkInferenceSteps(fn: string, n: number): void {
+    const { timesteps, sigmas } = this.schedule(n);
+    const steps = timesteps.length;
+    if (steps < 2 || sigmas[steps - 1] !== sigmas[steps]) return;
+    const lowered = this.cfg<boolean>('euler_at_final') || (this.cfg<boolean>('lower_order_final') && steps < 15);
+    const lastOrder = lowered ? 1 : Math.min(this.cfg<number>('solver_order'), steps);
+    if (lastOrder === 3 || (lastOrder === 2 && this.cfg<string>('solver_type') === 'heun')) {
+      throw new DifflibError(
+        'UNSATISFIABLE',
+        fn,
+        'numInferenceSteps',
+        `would make the last step a ${lastOrder === 3 ? 'third-order' : 'heun'} update over h = 0 (its σ equals the final σ_min, as with useKarrasSigmas), which is NaN in diffusers; use lowerOrderFinal with fewer than 15 steps, eulerAtFinal, or finalSigmasType "zero", got ${n}`,
+      );
     }
   }
 

@@ -56,7 +56,7 @@ export interface DPMSolverSinglestepSchedulerOptions {
   /** 1, 2 (default) or 3: the model evaluations per solver step. */
   solverOrder?: 1 | 2 | 3;
   /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: PredictionType;
+  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /** Dynamic thresholding of x̂_0 (false; pixel-space models only). */
   thresholding?: boolean;
   /** Quantile of |x̂_0| that thresholding scales by (0.995). */
@@ -64,9 +64,9 @@ export interface DPMSolverSinglestepSchedulerOptions {
   /** Largest threshold (1). */
   sampleMaxValue?: number;
   /** `dpmsolver++` (default; integrates x̂_0), `dpmsolver` (ε̂; needs `finalSigmasType: 'sigma_min'`) or `sde-dpmsolver++` (draws noise every step). */
-  algorithmType?: SinglestepAlgorithm;
+  algorithmType?: 'dpmsolver++' | 'dpmsolver' | 'sde-dpmsolver++';
   /** Rule of the higher orders: `midpoint` (default) or `heun`. */
-  solverType?: DPMSolverType;
+  solverType?: 'midpoint' | 'heun';
   /**
    * End on a shorter group (false). Forced on where N is not a multiple of `solverOrder`
    * or `finalSigmasType` is `zero` (see {@link DPMSolverSinglestepScheduler.orderList}).

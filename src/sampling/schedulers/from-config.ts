@@ -2,6 +2,18 @@ import { DifflibError, describeValue } from '../../errors';
 import { optionsFromConfig, type ConfigSchema, type NeutralKeys } from './config';
 import type { Scheduler } from './scheduler';
 import { DDIMScheduler } from './ddim';
+import { DPMSolverMultistepScheduler } from './dpmsolver-multistep';
+import { DPMSolverSinglestepScheduler } from './dpmsolver-singlestep';
+import { DEISMultistepScheduler } from './deis-multistep';
+import { DDPMScheduler } from './ddpm';
+import { LCMScheduler } from './lcm';
+import { PNDMScheduler } from './pndm';
+import { EulerAncestralDiscreteScheduler } from './euler-ancestral-discrete';
+import { EulerDiscreteScheduler } from './euler-discrete';
+import { HeunDiscreteScheduler } from './heun-discrete';
+import { KDPM2DiscreteScheduler } from './k-dpm-2-discrete';
+import { LMSDiscreteScheduler } from './lms-discrete';
+import { UniPCMultistepScheduler } from './unipc-multistep';
 
 /**
  * A scheduler class as `schedulerFromConfig` needs it: how to build one from camelCase
@@ -18,6 +30,18 @@ export interface SchedulerClass {
 /** Every scheduler `schedulerFromConfig` knows, by diffusers class name. @internal */
 export const SCHEDULER_CLASSES: Readonly<Record<string, SchedulerClass>> = {
   DDIMScheduler: { create: (o) => new DDIMScheduler(o), schema: DDIMScheduler.schema, neutral: {} },
+  DPMSolverMultistepScheduler: { create: (o) => new DPMSolverMultistepScheduler(o), schema: DPMSolverMultistepScheduler.schema, neutral: {} },
+  DPMSolverSinglestepScheduler: { create: (o) => new DPMSolverSinglestepScheduler(o), schema: DPMSolverSinglestepScheduler.schema, neutral: {} },
+  DEISMultistepScheduler: { create: (o) => new DEISMultistepScheduler(o), schema: DEISMultistepScheduler.schema, neutral: {} },
+  DDPMScheduler: { create: (o) => new DDPMScheduler(o), schema: DDPMScheduler.schema, neutral: {} },
+  PNDMScheduler: { create: (o) => new PNDMScheduler(o), schema: PNDMScheduler.schema, neutral: {} },
+  LCMScheduler: { create: (o) => new LCMScheduler(o), schema: LCMScheduler.schema, neutral: {} },
+  EulerAncestralDiscreteScheduler: { create: (o) => new EulerAncestralDiscreteScheduler(o), schema: EulerAncestralDiscreteScheduler.schema, neutral: {} },
+  EulerDiscreteScheduler: { create: (o) => new EulerDiscreteScheduler(o), schema: EulerDiscreteScheduler.schema, neutral: {} },
+  HeunDiscreteScheduler: { create: (o) => new HeunDiscreteScheduler(o), schema: HeunDiscreteScheduler.schema, neutral: {} },
+  KDPM2DiscreteScheduler: { create: (o) => new KDPM2DiscreteScheduler(o), schema: KDPM2DiscreteScheduler.schema, neutral: {} },
+  LMSDiscreteScheduler: { create: (o) => new LMSDiscreteScheduler(o), schema: LMSDiscreteScheduler.schema, neutral: {} },
+  UniPCMultistepScheduler: { create: (o) => new UniPCMultistepScheduler(o), schema: UniPCMultistepScheduler.schema, neutral: {} },
 };
 
 /** Options of {@link schedulerFromConfig}. */

@@ -1,3 +1,17 @@
 export { DDIMScheduler, type DDIMSchedulerOptions } from './ddim';
+export { DPMSolverMultistepScheduler, type DPMSolverMultistepSchedulerOptions } from './dpmsolver-multistep';
+export { DPMSolverSinglestepScheduler, type DPMSolverSinglestepSchedulerOptions } from './dpmsolver-singlestep';
+export { DEISMultistepScheduler, type DEISMultistepSchedulerOptions } from './deis-multistep';
+export type { SolverStepOutput } from './dpm-solver-common';
+export { DDPMScheduler, type DDPMSchedulerOptions, type DDPMVarianceType } from './ddpm';
+export { PNDMScheduler, type PNDMSchedulerOptions, type PNDMStepOutput } from './pndm';
+export { LCMScheduler, type LCMSchedulerOptions, type LCMStepOutput } from './lcm';
+export { EulerAncestralDiscreteScheduler, type EulerAncestralDiscreteSchedulerOptions } from './euler-ancestral-discrete';
+export { EulerDiscreteScheduler, type EulerDiscreteSchedulerOptions } from './euler-discrete';
+export { HeunDiscreteScheduler, type HeunDiscreteSchedulerOptions, type HeunDiscreteStepOutput } from './heun-discrete';
+export { KDPM2DiscreteScheduler, type KDPM2DiscreteSchedulerOptions, type KDPM2DiscreteStepOutput } from './k-dpm-2-discrete';
+export { LMSDiscreteScheduler, type LMSDiscreteSchedulerOptions, type LMSDiscreteStepOutput } from './lms-discrete';
+export { UniPCMultistepScheduler, type UniPCMultistepSchedulerOptions, type UniPCStepOutput } from './unipc-multistep';
+export type { TimestepSpacing } from './spacing';
 export { schedulerFromConfig, type SchedulerFromConfigOptions } from './from-config';
 export type { Scheduler, SchedulerStepOptions, SchedulerStepOutput } from './scheduler';

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkWasmGradientKernels, gradientTapeLength } from '../backends/wasm-gradient-check';
 import { DifflibError, attributeErrors, describeValue } from '../errors';
 import { standardNormal } from '../random-normal';
-import { type NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
+import { NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
 import { checkLoopArguments, finalSample, initialNoiseOption, runSteps } from '../step-loop';
 import { checkSameShape, checkTensor, shapeString } from '../tensor-checks';
 import { checkCondFn, checkEnum, checkEta, checkModel, checkNoise, resolveSchedule } from './checks';
@@ -17,6 +17,7 @@ import type {
   CalcBpdLoopOptions,
   DdimReverseSampleOptions,
   DdimSampleOptions,
+  GaussianDiffusionConfig,
   GaussianDiffusionOptions,
   PSampleOptions,
   QSampleOptions,
@@ -138,6 +139,45 @@ export class GaussianDiffusion implements DiffusionTables, Process {
     const scale = this.rescaleTimesteps ? Math.fround(1000 / this.originalNumTimesteps) : 1;
     // float32(t) · float32(1000/T), as the reference computes it in float32.
     this.modelTimesteps = Float64Array.from(this.timestepMap, (t) => Math.fround(t * scale));
+  }
+
+  /**
+   * Rebuilds a process from {@link GaussianDiffusion.toConfig}'s description (e.g. read
+   * from a model file or a checkpoint).
+   * @param config - the schedule and the parameterisation.
+   * @returns the same process: equal tables, bit for bit.
+   *
+   * @example
+   * ```ts
+   * const again = GaussianDiffusion.fromConfig(JSON.parse(JSON.stringify(diffusion.toConfig())));
+   * ```
+   */
+  static fromConfig(config: GaussianDiffusionConfig): GaussianDiffusion {
+    const fn = 'GaussianDiffusion.fromConfig';
+    if (config === null || typeof config !== 'object') {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'config', `must be a GaussianDiffusionConfig, got ${describeValue(config)}`);
+    }
+    const { schedule, modelMeanType, modelVarType, lossType, rescaleTimesteps } = config;
+    if (typeof rescaleTimesteps !== 'boolean') {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'config.rescaleTimesteps', `must be a boolean, got ${describeValue(rescaleTimesteps)}`);
+    }
+    try {
+      return new GaussianDiffusion({ schedule: NoiseSchedule.fromConfig(schedule), modelMeanType, modelVarType, lossType, rescaleTimesteps });
+    } catch (e) {
+      if (!(e instanceof DifflibError)) throw e;
+      // Name the field of `config` at fault: config.schedule.betas, config.modelMeanType, ...
+      const field = e.functionName === 'NoiseSchedule.fromConfig' ? e.argument.replace(/^config/, 'config.schedule') : e.argument.replace(/^options/, 'config');
+      throw new DifflibError(e.code, fn, field, e.detail);
+    }
+  }
+
+  /**
+   * The process as plain JSON-safe data: its schedule (betas exact) and parameterisation.
+   * @returns what {@link GaussianDiffusion.fromConfig} takes.
+   */
+  toConfig(): GaussianDiffusionConfig {
+    const { modelMeanType, modelVarType, lossType, rescaleTimesteps } = this;
+    return { schedule: this.schedule.toConfig(), modelMeanType, modelVarType, lossType, rescaleTimesteps };
   }
 
   /**

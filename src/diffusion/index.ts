@@ -4,6 +4,7 @@ export type {
   CondFn,
   DdimReverseSampleOptions,
   DdimSampleOptions,
+  GaussianDiffusionConfig,
   GaussianDiffusionOptions,
   PSampleOptions,
   QSampleOptions,

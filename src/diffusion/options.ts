@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { NoiseSchedule } from '../schedules/noise-schedule';
+import type { NoiseSchedule, NoiseScheduleConfig } from '../schedules/noise-schedule';
 import type { LossType, ModelCallOptions, ModelKwargs, ModelMeanType, ModelVarType } from './types';
 
 /** How to build a {@link GaussianDiffusion}. Give `betas` or `schedule`. */
@@ -87,4 +87,18 @@ export interface CalcBpdLoopOptions {
   seed?: number;
   /** Called after each of the T steps with (steps done, T). */
   onProgress?: (done: number, total: number) => void;
+}
+
+/** A JSON-safe description of a {@link GaussianDiffusion}: `GaussianDiffusion.fromConfig` rebuilds it exactly. */
+export interface GaussianDiffusionConfig {
+  /** The (possibly respaced) schedule. */
+  schedule: NoiseScheduleConfig;
+  /** What the model predicts. */
+  modelMeanType: ModelMeanType;
+  /** How the reverse variance is obtained. */
+  modelVarType: ModelVarType;
+  /** The training objective. */
+  lossType: LossType;
+  /** Whether the model sees timesteps scaled to [0, 1000). */
+  rescaleTimesteps: boolean;
 }

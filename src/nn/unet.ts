@@ -48,6 +48,33 @@ export class UNet {
   }
 
   /**
+   * Builds a U-Net from {@link UNet.toConfig}'s description: {@link createUNet} under the
+   * name a config round trip reads best with. The weights are new; load them separately.
+   * @param config - the U-Net's configuration.
+   * @param options - see {@link CreateUNetOptions}.
+   * @returns a new U-Net of that architecture.
+   *
+   * @example
+   * ```ts
+   * const twin = UNet.fromConfig(JSON.parse(JSON.stringify(unet.toConfig())));
+   * ```
+   */
+  static fromConfig(config: UNetConfig, options?: CreateUNetOptions): UNet {
+    return createUNet(config, options);
+  }
+
+  /**
+   * The configuration as plain JSON-safe data, every default filled in (the keys of
+   * {@link UNetConfig}; `numClasses` only for a class-conditional model).
+   * @returns what {@link createUNet} and {@link UNet.fromConfig} take.
+   */
+  toConfig(): UNetConfig {
+    const { numClasses, ...rest } = this.config;
+    const copy = JSON.parse(JSON.stringify(rest)) as UNetConfig;
+    return numClasses === null ? copy : { ...copy, numClasses };
+  }
+
+  /**
    * ε_θ(x_t, t) (and the variance part, for learned variances).
    *
    * @param x - [B, imageSize, imageSize, inChannels] float32.

@@ -23,6 +23,16 @@ export type Respacing =
     }
   | readonly number[];
 
+/** A JSON-safe description of a {@link NoiseSchedule}, exact to the bit: `NoiseSchedule.fromConfig` rebuilds it. */
+export interface NoiseScheduleConfig {
+  /** β_t of this (possibly respaced) process, float64 values (JSON keeps doubles exactly). */
+  betas: number[];
+  /** The original step behind each step. */
+  timestepMap: number[];
+  /** T of the original process. */
+  originalNumTimesteps: number;
+}
+
 /**
  * A noise schedule as a value: betas in float64 plus, for a respaced schedule, the
  * original timestep behind each step. Schedules compose — respace a respaced
@@ -64,6 +74,48 @@ export class NoiseSchedule {
   /** A schedule discretising a continuous ᾱ(t); see {@link betasForAlphaBar}. */
   static fromAlphaBar(numTimesteps: number, alphaBar: (t: number) => number, maxBeta?: number): NoiseSchedule {
     return NoiseSchedule.fromBetas(betasForAlphaBar(numTimesteps, alphaBar, maxBeta));
+  }
+
+  /**
+   * Rebuilds a schedule from {@link NoiseSchedule.toConfig}'s description.
+   * @param config - betas, timestepMap and originalNumTimesteps.
+   * @returns the same schedule, bit for bit.
+   * @throws DifflibError naming `config.<field>` when a field is missing or inconsistent.
+   *
+   * @example
+   * ```ts
+   * const again = NoiseSchedule.fromConfig(JSON.parse(JSON.stringify(schedule.toConfig())));
+   * ```
+   */
+  static fromConfig(config: NoiseScheduleConfig): NoiseSchedule {
+    const fn = 'NoiseSchedule.fromConfig';
+    if (config === null || typeof config !== 'object') {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'config', `must be { betas, timestepMap, originalNumTimesteps }, got ${describeValue(config)}`);
+    }
+    const betas = checkBetas(fn, 'config.betas', config.betas);
+    const T0 = config.originalNumTimesteps;
+    if (!Number.isSafeInteger(T0) || T0 < betas.length) {
+      throw new DifflibError('INVALID_ARGUMENT', fn, 'config.originalNumTimesteps', `must be an integer ≥ the ${betas.length} steps, got ${describeValue(T0)}`);
+    }
+    const map = config.timestepMap;
+    const increasing = Array.isArray(map) && map.every((t, i) => Number.isSafeInteger(t) && t >= 0 && t < T0 && (i === 0 || t > map[i - 1]!));
+    if (!increasing || map.length !== betas.length) {
+      throw new DifflibError(
+        'INVALID_ARGUMENT',
+        fn,
+        'config.timestepMap',
+        `must list ${betas.length} increasing steps in [0, ${T0 - 1}], got ${describeValue(map)}`,
+      );
+    }
+    return new NoiseSchedule(betas, [...map], T0);
+  }
+
+  /**
+   * The schedule as plain JSON-safe data, for model files and checkpoints.
+   * @returns betas, timestepMap and originalNumTimesteps.
+   */
+  toConfig(): NoiseScheduleConfig {
+    return { betas: Array.from(this.betas), timestepMap: [...this.timestepMap], originalNumTimesteps: this.originalNumTimesteps };
   }
 
   /** T, the number of steps of this process. */

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { DifflibError } from '../../src/index';
-import { Trainer, type StepLog, type TrainerOptions } from '../../src/train';
+import { Trainer, trainableUNet, type Checkpoint, type StepLog, type TrainerOptions } from '../../src/train';
 import { useBackend } from '../backends';
 import { countReadbacksAsync } from '../helpers';
 import { TINY_UNET, constantBatch, makeDiffusion, makeUNet, randomBatch, stateBytes } from './fixtures';
@@ -161,6 +161,51 @@ describe('Trainer with a U-Net', () => {
     const log = await conditional.step(x0, { y: labels });
     expect(Number.isFinite(log.loss.mean)).toBe(true);
     tf.dispose([rgb, x0, labels, threeLabels]);
+  });
+});
+
+describe('the U-Net as a TrainableModel (trainableUNet)', () => {
+  test('checkpoints name its weights by layer path, as before; its numClasses bounds the null label; it takes labels under y only', async () => {
+    const unet = makeUNet({ ...TINY_UNET, numClasses: 5 });
+    disposers.push(() => unet.dispose());
+    const model = trainableUNet(unet);
+    const paths = unet.model.trainableWeights.map((w) => w.originalName);
+    expect(Object.keys(model.trainableVariables)).toEqual(paths);
+    expect(paths[0]).toBe('time_embed.0/kernel');
+    expect(model.numClasses).toBe(5);
+
+    const before = tf.memory().numTensors;
+    const options = { diffusion: makeDiffusion(100), model: unet, batchSize: 4, seed: 3 };
+    const refused = (() => {
+      try {
+        return new Trainer({ ...options, labelDropout: { probability: 0.2, nullLabel: 5 } });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect((refused as DifflibError).message).toBe(
+      'Trainer: options.labelDropout.nullLabel must be a label the model embeds, in [0, 4], got 5 (for K classes, build the model with numClasses: K + 1 and use K)',
+    );
+    expect(tf.memory().numTensors).toBe(before);
+
+    const x0 = randomBatch(4, 1);
+    const labels = tf.tensor1d([0, 1, 2, 3], 'int32');
+    const otherKey = new Trainer({ ...options, labelKey: 'c' });
+    disposers.push(() => otherKey.dispose());
+    const start = tf.memory().numTensors;
+    const error = await otherKey.step(x0, { c: labels }).catch((e: unknown) => e);
+    expect((error as DifflibError).message).toBe("Trainer.step: options.c is not an input of the U-Net, which reads its labels from y (set the trainer's labelKey to 'y')");
+    expect(tf.memory().numTensors).toBe(start);
+
+    // Classifier-free guidance training: classes 0–3, the null label 4.
+    const trainer = new Trainer({ ...options, model, labelDropout: { probability: 0.5, nullLabel: 4 } });
+    disposers.push(() => trainer.dispose());
+    const log = await trainer.step(x0, { y: labels });
+    expect(Number.isFinite(log.loss.mean)).toBe(true);
+    let saved: Checkpoint | undefined;
+    await trainer.save({ write: async (c) => void (saved = c), read: async () => saved! });
+    expect((saved!.state['parameters'] as Array<{ name: string }>).map((p) => p.name)).toEqual(paths);
+    tf.dispose([x0, labels]);
   });
 });
 

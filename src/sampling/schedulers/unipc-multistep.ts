@@ -116,15 +116,15 @@ export interface UniPCStepOutput extends SolverStepOutput {
 
 /**
  * UniPC (Zhao et al. 2023), diffusers' `UniPCMultistepScheduler`: a multistep solver in
- * λ = log(α/σ) with a predictor (UniP) and a corrector (UniC) of any order, the model
+ * λ = log(α/σ) with a predictor (UniP) and a corrector (UniC) of order 1 to 3, the model
  * evaluated once per step. With x̂_0 (`predictX0`), h = λ_t − λ_s0 and the converted
  * outputs m_k of the last steps,
  *
  * x_t = (σ_t/σ_s0) x − α_t (e^{−h} − 1) m0 − α_t B(−h) Σ_k ρ_k (m_k − m0)/r_k,
  *
- * r_k = (λ_sk − λ_s0)/h, B(h) = h (`bh1`) or e^h − 1 (`bh2`), and ρ from a p × p
- * Vandermonde system in the r_k (ρ = ½ at order 2; at order 3 solved in float32 as
- * torch.linalg.solve does, to the bit). Step i first corrects the sample it is given with
+ * r_k = (λ_sk − λ_s0)/h, B(h) = h (`bh1`) or e^h − 1 (`bh2`), and ρ from a Vandermonde
+ * system in the r_k (the predictor's ρ = ½ at order 2, the corrector's at order 1; above,
+ * solved in float32 as torch.linalg.solve does, to the bit). Step i first corrects the sample it is given with
  * the new output (UniC, the previous step's order, unless i − 1 is in `disableCorrector`)
  * and then predicts x at step i + 1 with order min(p, steps done + 1, steps left with
  * `lowerOrderFinal`). Timesteps are integers; σs come from the training ᾱ; the model

@@ -23,7 +23,7 @@ import type {
   QSampleOptions,
   TrainingLossesOptions,
 } from './options';
-import { deriveTables, pMeanVarianceOf, posteriorMean, qSampleOf, type DerivedTables, type Process } from './process';
+import { deriveTables, pMeanVarianceOf, posteriorMean, qSampleOf, type DerivedTables } from './process';
 import { diffusionDriver } from './sample-driver';
 import type { DdimSampleLoopOptions, SampleLoopOptions, SampleLoopStep } from './sample-loop-options';
 import { ddimReverseSampleOf, ddimSampleOf, pSampleOf, type StepInputs } from './sample-steps';
@@ -69,7 +69,7 @@ const LN2 = Math.log(2);
  * const { loss } = diffusion.trainingLosses(model, x0, [12, 3999]);
  * ```
  */
-export class GaussianDiffusion implements DiffusionTables, Process {
+export class GaussianDiffusion implements DiffusionTables {
   /** T, the number of steps of this (possibly respaced) process. */
   readonly numTimesteps: number;
   /** T of the process before respacing. */

@@ -32,7 +32,7 @@ async function nodeFs(): Promise<NodeFs> {
  * <path>/checkpoint                 "step-00001000-Ab12Cd": the current version
  * <path>/step-00001000-Ab12Cd/
  *   tensors.safetensors             every tensor, float32, by name (model/…, ema_0.9999/…, optimizer/m/…)
- *   state.json                      step, options, schedule-sampler history
+ *   state.json                      step, options, timestep-sampler state
  * ```
  *
  * A save writes the version as `.tmp-step-…` (files flushed to disk), renames it into

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelKwargs } from '../diffusion/types';
 import { DifflibError } from '../errors';
 import type { UNet } from '../nn/unet';
-import { shapeString } from '../tensor-checks';
+import { shapeString } from '../validate';
 import type { TrainableModel } from './trainable-model';
 
 /**
@@ -23,7 +23,7 @@ import type { TrainableModel } from './trainable-model';
  * const trainer = new Trainer({ diffusion, model, batchSize: 64 }); // the same as model: unet
  * ```
  */
-export function trainableUNet(unet: UNet): TrainableModel & { trainableVariables: Readonly<Record<string, tf.Variable>> } {
+export function trainableUNet(unet: UNet): TrainableModel {
   const weights = unet.model.trainableWeights;
   const trainableVariables = Object.fromEntries(weights.map((w) => [w.originalName, w.read() as tf.Variable]));
   if (Object.keys(trainableVariables).length !== weights.length) {

@@ -4,7 +4,7 @@ import type { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
 import type { ModelKwargs } from '../diffusion/types';
 import { DifflibError, describeValue } from '../errors';
 import type { TimestepSample, TimestepSampler } from '../timesteps/timestep-sampler';
-import { checkTensor, shapeString } from '../tensor-checks';
+import { checkTensor, shapeString } from '../validate';
 import { AdamW } from './adamw';
 import type { Checkpoint, CheckpointStore } from './checkpoint-store';
 import { DirectoryCheckpointStore } from './directory-checkpoint-store';
@@ -169,6 +169,7 @@ export class Trainer {
     const model = resolveTrainableModel(fn, 'options.model', merged.model);
     const hyperparameters = resolveHyperparameters(fn, merged);
     checkTrainerFit(fn, hyperparameters, merged.diffusion, model.numClasses);
+    // Refuses a "custom" sampler not passed again, or one over another T (what it builds is host arrays only).
     resolveTimestepSampler(fn, merged.scheduleSampler ?? hyperparameters.scheduleSampler, merged.diffusion.numTimesteps, hyperparameters.resampler);
     checkCheckpoint(fn, { hyperparameters, diffusion: merged.diffusion, names: model.names, variables: model.variables }, checkpoint);
     const trainer = new Trainer(merged);
@@ -223,7 +224,7 @@ export class Trainer {
       const noise = standardNormal(x0.shape, stepSeed(h.seed, step, 'noise'));
       owned.push(timesteps, weights, noise);
       const labels = givenLabels && h.labelDropout ? dropLabels(givenLabels, h.labelDropout, stepSeed(h.seed, step, 'labels')) : givenLabels;
-      if (labels !== givenLabels) owned.push(labels!);
+      if (labels && labels !== givenLabels) owned.push(labels);
       const terms: { loss: tf.Tensor[]; mse: tf.Tensor[]; vb: tf.Tensor[] } = { loss: [], mse: [], vb: [] };
       for (let start = 0; start < B; start += h.microbatch) {
         const size = Math.min(h.microbatch, B - start);
@@ -425,16 +426,18 @@ export class Trainer {
     const { timesteps, weights, indices } = (sample ?? {}) as Partial<TimestepSample>;
     const isVector = (t: unknown, dtype: tf.DataType): boolean =>
       t instanceof tf.Tensor && !t.isDisposed && t.dtype === dtype && tf.util.arraysEqual(t.shape, [B]);
-    const problem = !(indices instanceof Int32Array && indices.length === B && indices.every((t) => t >= 0 && t < T))
-      ? `indices ${describeValue(indices)}, not an Int32Array of ${B} timesteps in [0, ${T})`
-      : !isVector(timesteps, 'int32')
-        ? `timesteps ${describeValue(timesteps)}, not a live int32 [${B}] tensor`
-        : !isVector(weights, 'float32')
-          ? `weights ${describeValue(weights)}, not a live float32 [${B}] tensor`
-          : null;
-    if (problem === null) return sample;
+    const problem = (): string | null => {
+      if (!(indices instanceof Int32Array) || indices.length !== B || !indices.every((t) => t >= 0 && t < T)) {
+        return `indices ${describeValue(indices)}, not an Int32Array of ${B} timesteps in [0, ${T})`;
+      }
+      if (!isVector(timesteps, 'int32')) return `timesteps ${describeValue(timesteps)}, not a live int32 [${B}] tensor`;
+      if (!isVector(weights, 'float32')) return `weights ${describeValue(weights)}, not a live float32 [${B}] tensor`;
+      return null;
+    };
+    const found = problem();
+    if (found === null) return sample;
     tf.dispose([timesteps, weights].filter((t): t is tf.Tensor1D => t instanceof tf.Tensor));
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'scheduleSampler', `returned from sample(${B}) ${problem}`);
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'scheduleSampler', `returned from sample(${B}) ${found}`);
   }
 
   private checkFinite(fn: string, step: number, timesteps: Int32Array, loss: Float32Array, gradNorm: number): void {

@@ -36,6 +36,7 @@ import {
   logKeyValues,
   namedBetaSchedule,
 } from 'difflib';
+import { nearestDigitDistance } from './lib/nearest-digit.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -184,7 +185,8 @@ writeGrid(path.join(OUT, 'samples-50.png'), fast.pixels);
 const reference = test.batch(Array.from({ length: Math.min(NN_REFERENCE, test.length) }, (_, i) => i));
 const referencePixels = await reference.x.data();
 tf.dispose([reference.x, reference.labels]);
-const nearest = { full: nearestTestDistance(full.pixels, referencePixels), fast: nearestTestDistance(fast.pixels, referencePixels) };
+const nearestTestDistance = (pixels) => nearestDigitDistance(pixels, referencePixels, SIZE * SIZE);
+const nearest = { full: nearestTestDistance(full.pixels), fast: nearestTestDistance(fast.pixels) };
 console.log(
   `sample → nearest of ${referencePixels.length / (SIZE * SIZE)} test digits, RMS per pixel: ` +
     `full ${nearest.full.toFixed(3)}, ${FAST} steps ${nearest.fast.toFixed(3)}`,
@@ -252,30 +254,6 @@ console.log(
 );
 trainer.dispose();
 unet.dispose();
-
-/**
- * A crude sample-quality number for runs too small for FID: the mean over samples of the
- * RMS pixel distance (images in [−1, 1]) to the nearest of the reference digits. Noise,
- * grey backgrounds and broken strokes raise it; a digit that looks like a real one keeps it low.
- */
-function nearestTestDistance(samples, reference) {
-  const d = SIZE * SIZE;
-  const [n, m] = [samples.length / d, reference.length / d];
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    let best = Infinity;
-    for (let j = 0; j < m && best > 0; j++) {
-      let s = 0;
-      for (let k = 0; k < d && s < best; k++) {
-        const diff = samples[i * d + k] - reference[j * d + k];
-        s += diff * diff;
-      }
-      best = Math.min(best, s);
-    }
-    total += Math.sqrt(best / d);
-  }
-  return total / n;
-}
 
 /** A grid of digits in [−1, 1] (`cols` wide; square by default), 4× enlarged, as a grayscale PNG. */
 function writeGrid(file, pixels, cols = Math.ceil(Math.sqrt(pixels.length / (SIZE * SIZE)))) {

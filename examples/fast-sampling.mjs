@@ -11,7 +11,7 @@
 //        --backend wasm|cpu (wasm)  --out DIR (out; where fast-sampling.png goes)
 //
 // No network is trained: the data is the 8-Gaussian mixture of examples/toy2d.mjs, whose
-// ideal denoiser is known in closed form, so the model below is *exact* and every
+// ideal denoiser is known in closed form, so the model (lib/eight-gaussians.mjs) is *exact* and every
 // difference between the samplers is the sampler's own error. The model predicts ε and
 // (modelVarType 'learned_range') the variance interpolation v of the moment-matched
 // Gaussian reverse step, the variance a perfectly trained Improved-DDPM model would learn.
@@ -28,6 +28,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { PNG } from 'pngjs';
 import { GaussianDiffusion, dpmSolverSample, eightGaussians, namedBetaSchedule } from 'difflib';
+import { RADIUS, exactMixtureModel, scoreMixture } from './lib/eight-gaussians.mjs';
 
 // ---------------------------------------------------------------- options
 const { values: opts } = parseArgs({
@@ -67,11 +68,10 @@ if (!(await tf.setBackend(opts.backend))) throw new Error(`backend ${opts.backen
 await tf.ready();
 
 // ---------------------------------------------------------------- the data and its exact model
-const K = 8;
-const RADIUS = 0.8;
+// The mixture, its exact model (ε and the learned-range v of a perfectly trained Improved-DDPM
+// model) and the scores are in lib/eight-gaussians.mjs.
 const S = Number(opts['mode-std']); // std of each mode
 if (!(S > 0 && S <= 0.5)) throw new Error(`--mode-std must lie in (0, 0.5], got ${opts['mode-std']}`);
-const CENTERS = Array.from({ length: K }, (_, k) => [RADIUS * Math.cos((2 * Math.PI * k) / K), RADIUS * Math.sin((2 * Math.PI * k) / K)]);
 
 const diffusion = new GaussianDiffusion({
   betas: namedBetaSchedule(opts.schedule, T),
@@ -80,56 +80,7 @@ const diffusion = new GaussianDiffusion({
   lossType: 'rescaled_mse',
 });
 
-/**
- * The exact model of the mixture, for the unrespaced `base` process (a respaced process
- * calls it with the original timesteps). With x_t = α x_0 + σ ε (α = √ᾱ_t, σ = √(1 − ᾱ_t))
- * and mode k of mean c_k: x_t | k ~ N(α c_k, v I) with v = α² s² + σ², so
- *
- *   w_k(x_t) = softmax_k(α x_t·c_k / v)          (all |c_k| equal),
- *   E[x_0 | x_t] = (α s²/v) x_t + (σ²/v) Σ_k w_k c_k,
- *   Var[x_0 | x_t] = s² σ²/v + (σ²/v)² (Σ_k w_k c_k² − (Σ_k w_k c_k)²)    (per coordinate).
- *
- * It returns ε̂ = (x_t − α x̂_0)/σ and v such that the reverse variance
- * exp(frac·log β_t + (1 − frac)·log β̃_t), frac = (v + 1)/2, equals the variance of the
- * true q(x_{t−1} | x_t): Σ = β̃_t + coef1_t²·Var[x_0 | x_t]. So
- * frac = log(1 + (coef1_t²/β̃_t)·Var)/log(β_t/β̃_t), with both logs formed so that float32
- * keeps them accurate where β̃_t ≈ β_t (late steps) — that matters once a respaced process
- * reads the same v against its own, much wider, [β̃, β]. frac lies in [0, 1] where
- * Var[x_0 | x_t] ≤ 1 − ᾱ_t (β_t − β̃_t = coef1_t²·(1 − ᾱ_t)); between two modes at low noise
- * it is larger, and v goes above 1, which learned_range reads as it is (no clamp). At step 0
- * (β̃_0 = 0, its log clipped to log β̃_1) Σ = coef1_0²·Var.
- */
-function exactMixtureModel(base) {
-  const f32 = (values) => tf.tensor1d(Float32Array.from(values));
-  const alpha = f32(base.sqrtAlphasCumprod);
-  const sigma = f32(base.sqrtOneMinusAlphasCumprod);
-  // β̃_t as the process clips it (β̃_1 at t = 0, where no noise is added anyway).
-  const clippedPosterior = base.posteriorLogVarianceClipped.map(Math.exp);
-  const gainOverPosterior = f32(base.posteriorMeanCoef1.map((c, i) => (c * c) / clippedPosterior[i]));
-  const logRatio = f32(base.logBetas.map((logBeta, i) => logBeta - base.posteriorLogVarianceClipped[i]));
-  const firstStep = tf.tensor1d(Array.from(base.betas, (_, i) => i === 0), 'bool');
-  const centers = tf.tensor2d(CENTERS.flat(), [K, 2]);
-  const centersSq = tf.square(centers);
-  const model = (x, t) =>
-    tf.tidy(() => {
-      const at = (table) => tf.reshape(tf.gather(table, t), [-1, 1]); // [B, 1]
-      const [a, sg] = [at(alpha), at(sigma)];
-      const v = tf.add(tf.mul(tf.square(a), S * S), tf.square(sg));
-      const w = tf.softmax(tf.div(tf.mul(a, tf.matMul(x, centers, false, true)), v)); // [B, K]
-      const meanC = tf.matMul(w, centers); // Σ_k w_k c_k, [B, 2]
-      const noiseShare = tf.div(tf.square(sg), v); // σ²/v = 1 − α² s²/v
-      const x0 = tf.add(tf.mul(tf.div(tf.mul(a, S * S), v), x), tf.mul(noiseShare, meanC));
-      const eps = tf.div(tf.sub(x, tf.mul(a, x0)), sg);
-      const varX0 = tf.add(tf.mul(S * S, noiseShare), tf.mul(tf.square(noiseShare), tf.sub(tf.matMul(w, centersSq), tf.square(meanC))));
-      const scaledVar = tf.mul(at(gainOverPosterior), varX0); // coef1²·Var/β̃ (clipped β̃)
-      const logSigmaOverPosterior = tf.where(at(firstStep), tf.log(scaledVar), tf.log1p(scaledVar)); // log(Σ/β̃)
-      const frac = tf.div(logSigmaOverPosterior, at(logRatio));
-      return tf.concat([eps, tf.sub(tf.mul(2, frac), 1)], 1); // [B, 4]: ε, then v
-    });
-  return { model, dispose: () => tf.dispose([alpha, sigma, gainOverPosterior, logRatio, firstStep, centers, centersSq]) };
-}
-
-const exact = exactMixtureModel(diffusion);
+const exact = exactMixtureModel(diffusion, S);
 console.log(
   `fast-sampling: ${N} points of the 8-Gaussian mixture (mode std ${S}), ${opts.schedule} T=${T}, exact model, backend ${tf.getBackend()}`,
 );
@@ -138,7 +89,7 @@ console.log(
 // One x_T ~ N(0, I) for all, so the deterministic samplers start from the same points.
 const xT = tf.randomNormal([N, 2], 0, 1, 'float32', SEED + 1);
 const shape = [N, 2];
-const common = { noise: xT, seed: SEED + 2, clipDenoised: false };
+const common = { initialNoise: xT, seed: SEED + 2, clipDenoised: false };
 /** DDIM's "quadratic" grid, t_i = round((i/(n−1))²·(T−1)): dense where the noise is low. */
 const quadratic = (n) => Array.from({ length: n }, (_, i) => Math.round((i / (n - 1)) ** 2 * (T - 1)));
 const runs = [
@@ -157,7 +108,7 @@ const runs = [
     ? () => r.process.pSampleLoop(exact.model, shape, common)
     : r.name.startsWith('ddim')
       ? () => r.process.ddimSampleLoop(exact.model, shape, { ...common, eta: 0 })
-      : () => dpmSolverSample(r.process, exact.model, shape, { noise: xT }),
+      : () => dpmSolverSample(r.process, exact.model, shape, { initialNoise: xT }),
 }));
 
 tf.dispose(exact.model(tf.zeros([2, 2]), tf.tensor1d([0, T - 1], 'int32'))); // warm-up (kernel setup)
@@ -182,60 +133,8 @@ console.log(`${'(fresh data: the noise floor)'.padEnd(38)} ${''.padStart(6)}    
 console.log(`${'(x_T ~ N(0, I): no sampling at all)'.padEnd(38)} ${''.padStart(6)}     ${fmtStats(noiseStats)}`);
 
 // ---------------------------------------------------------------- scores
-/**
- * Scores a flat [n·2] cloud against the mixture. MMD² uses k(x, y) = exp(−|x − y|²/2ℓ²);
- * its data terms have closed forms (2-D Gaussians convolve): E_{y~p} k(x, y) =
- * Σ_k ℓ²/(ℓ² + s²)·exp(−|x − c_k|²/2(ℓ² + s²))/K, and E_{p,p} k likewise with 2s². The
- * sample term is the unbiased U-statistic, so MMD² can dip below 0 at the noise floor.
- */
 function score(points) {
-  const n = points.length / 2;
-  const L2 = 0.1 * 0.1;
-  let eqq = 0;
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const d2 = (points[2 * i] - points[2 * j]) ** 2 + (points[2 * i + 1] - points[2 * j + 1]) ** 2;
-      eqq += 2 * Math.exp(-d2 / (2 * L2));
-    }
-  }
-  eqq /= n * (n - 1);
-  let eqp = 0;
-  let finite = 0;
-  let near = 0;
-  const distances = new Float64Array(n);
-  const counts = new Array(K).fill(0);
-  for (let i = 0; i < n; i++) {
-    const [x, y] = [points[2 * i], points[2 * i + 1]];
-    if (Number.isFinite(x) && Number.isFinite(y)) finite++;
-    let best = Infinity;
-    let bestK = 0;
-    CENTERS.forEach(([cx, cy], k) => {
-      const d2 = (x - cx) ** 2 + (y - cy) ** 2;
-      eqp += ((L2 / (L2 + S * S)) * Math.exp(-d2 / (2 * (L2 + S * S)))) / K;
-      if (d2 < best) [best, bestK] = [d2, k];
-    });
-    counts[bestK]++;
-    distances[i] = Math.sqrt(best);
-    if (Math.sqrt(best) < 3 * S) near++;
-  }
-  eqp /= n;
-  let epp = 0;
-  for (const [ax, ay] of CENTERS) {
-    for (const [bx, by] of CENTERS) {
-      epp += ((L2 / (L2 + 2 * S * S)) * Math.exp(-((ax - bx) ** 2 + (ay - by) ** 2) / (2 * (L2 + 2 * S * S)))) / (K * K);
-    }
-  }
-  const mmd2 = eqq - 2 * eqp + epp;
-  const round = (v, digits = 4) => Math.round(v * 10 ** digits) / 10 ** digits;
-  return {
-    finite: finite / n,
-    mmd: round(Math.sign(mmd2) * Math.sqrt(Math.abs(mmd2))), // signed √MMD²: ≤ 0 means "within noise"
-    // Median distance to the nearest mode over its value for the data, s·√(2 ln 2) (a
-    // Rayleigh median): the width of the modes, 1 when right, untouched by stray points.
-    spreadRatio: round(distances.sort()[Math.floor(n / 2)] / (S * Math.sqrt(2 * Math.LN2))),
-    nearMode: round(near / n),
-    modeTV: round(0.5 * counts.reduce((acc, c) => acc + Math.abs(c / n - 1 / K), 0)),
-  };
+  return scoreMixture(points, S);
 }
 
 function stepList(map) {

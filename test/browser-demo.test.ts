@@ -15,7 +15,7 @@ interface DemoState {
   backend: string | null;
   losses: number[];
   toy: { nearMode: number; modeShares: number[]; frames: number } | null;
-  digits: { n: number; steps: number; size: number; finite: boolean; backgroundShare: number; trainedSteps: number } | null;
+  digits: { n: number; sampler: string; steps: number; modelCalls: number; size: number; finite: boolean; maxAbs: number; backgroundShare: number; trainedSteps: number } | null;
   error: string | null;
 }
 
@@ -65,7 +65,7 @@ describe.skipIf(!hasChromium)(`examples/browser in Chromium (skipped without ${c
 
       // Digits from the committed model: the process ran all steps to finite pixels, and
       // they look like MNIST: mostly black background (uniform noise on [−1, 1] has 12.5% below −0.75).
-      expect(demo.digits).toMatchObject({ n: DIGITS, steps: DIGIT_STEPS, size: 16, finite: true });
+      expect(demo.digits).toMatchObject({ n: DIGITS, sampler: 'ancestral', steps: DIGIT_STEPS, modelCalls: DIGIT_STEPS, size: 16, finite: true });
       expect(demo.digits!.trainedSteps).toBeGreaterThan(100);
       expect(demo.digits!.backgroundShare).toBeGreaterThan(0.5);
 
@@ -97,6 +97,30 @@ describe.skipIf(!hasChromium)(`examples/browser in Chromium (skipped without ${c
       expect(drawn.digitSize).toEqual([2 * (16 * 4 + 2), 2 * (16 * 4 + 2)]);
       expect(drawn.dark).toBeGreaterThan(1000);
       expect(drawn.light).toBeGreaterThan(100);
+
+      // A diffusers scheduler picked on the page: DPM-Solver++(2M) at 10 steps, digits only.
+      await page.selectOption('#digits-sampler', 'DPMSolverMultistepScheduler');
+      await page.fill('#digits-steps', '10');
+      await page.click('#sample-digits');
+      await page.waitForFunction(
+        () => {
+          const d = (window as unknown as { demo: DemoState }).demo;
+          return d.phase === 'error' || (d.phase === 'done' && d.digits?.sampler === 'DPMSolverMultistepScheduler');
+        },
+        null,
+        { timeout: 120_000, polling: 500 },
+      );
+      const again = await page.evaluate(() => (window as unknown as { demo: DemoState }).demo);
+      expect(again.error).toBeNull();
+      expect(pageErrors).toEqual([]);
+      // One model call per step (multistep), every pixel finite, and digits, not noise: more dark
+      // background than noise's 12.5% (10 steps of this small model leave greyer backgrounds than
+      // 20 ancestral ones, ~0.55 on wasm), in the data's range. With its defaults (from t = 999,
+      // σ ≈ 2·10⁴, x̂_0 unclipped) this model's samples reach ±1000s; the demo clips x̂_0
+      // (thresholding) for DPM-Solver (docs/schedulers.md).
+      expect(again.digits).toMatchObject({ n: DIGITS, sampler: 'DPMSolverMultistepScheduler', steps: 10, modelCalls: 10, size: 16, finite: true });
+      expect(again.digits!.backgroundShare).toBeGreaterThan(0.3);
+      expect(again.digits!.maxAbs).toBeLessThanOrEqual(1.5);
     } finally {
       await browser.close();
       await server.close();

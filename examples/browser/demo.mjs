@@ -4,9 +4,13 @@
 //
 //   backend=webgl|webgpu|cpu   (default webgl)      steps=N      training steps (default 1500)
 //   preview=N   animate sampling every N steps (default 250; 0: only at the end)
-//   digits=N    digits to sample (default 16)       digitSteps=N respaced steps (default 50)
+//   digits=N    digits to sample (default 16)       digitSteps=N sampling steps (default 50)
+//   sampler=NAME  'ancestral' (improved-diffusion's, with the learned variances; default) or a
+//               diffusers scheduler class, e.g. DPMSolverMultistepScheduler (the page's menu)
 //   model=URL   the model file (default digits.safetensors, served next to the page)
 //   autostart=1 run both parts without a click
+//
+// "Sample digits" samples again with the sampler and steps chosen on the page.
 //
 // window.demo holds what happened, for the Playwright test (test/browser-demo.test.ts):
 // { phase, backend, losses, toy: { nearMode, modeShares, frames }, digits: { ... }, error }.
@@ -15,7 +19,8 @@ import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
-import { backgroundShare, loadDigitsModel, sampleDigits } from './digits.mjs';
+import { availableSchedulers } from '../lib/schedulers.mjs';
+import { ANCESTRAL, backgroundShare, loadDigitsModel, sampleDigits } from './digits.mjs';
 import { drawDigits, drawLoss, drawScatter } from './draw.mjs';
 import { createToyModel, dataPoints, denoiseToy, modeStats, trainToy } from './toy.mjs';
 
@@ -30,7 +35,8 @@ const options = {
   steps: int('steps', 1500),
   preview: int('preview', 250),
   digits: Math.max(1, int('digits', 16)),
-  digitSteps: Math.max(2, int('digitSteps', 50)),
+  digitSteps: Math.max(1, int('digitSteps', 50)),
+  sampler: params.get('sampler') ?? ANCESTRAL,
   model: params.get('model') ?? 'digits.safetensors',
 };
 const PREVIEW_POINTS = 1000;
@@ -98,9 +104,27 @@ async function runToy() {
   }
 }
 
-/** Part 2: sample digits from the model file, showing x_t and x̂_0 at every step. */
+/** The digits sampler menu: improved-diffusion's ancestral sampler, then every scheduler difflib has. */
+function fillSamplerMenu() {
+  const menu = $('digits-sampler');
+  const names = [ANCESTRAL, ...availableSchedulers().available.map((a) => a.name)];
+  if (!names.includes(options.sampler)) throw new Error(`URL parameter sampler must be one of ${names.join(', ')}, got ${options.sampler}`);
+  for (const name of names) {
+    const option = document.createElement('option');
+    option.value = name;
+    option.textContent = name === ANCESTRAL ? 'ancestral, learned variances (improved-diffusion)' : name;
+    menu.append(option);
+  }
+  menu.value = options.sampler;
+  $('digits-steps').value = String(options.digitSteps);
+}
+
+/** Part 2: sample digits from the model file with the chosen sampler, showing x_t and x̂_0 at every model call. */
 async function runDigits() {
   demo.phase = 'loading digits model';
+  const sampler = $('digits-sampler').value;
+  const steps = Number($('digits-steps').value);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`the number of steps must be a whole number from 1, got ${$('digits-steps').value}`);
   $('digits-status').textContent = `loading ${options.model}…`;
   const model = await loadDigitsModel(options.model);
   const size = model.info.unet.imageSize;
@@ -110,43 +134,51 @@ async function runDigits() {
     demo.phase = 'sampling digits';
     const started = performance.now();
     let last = null;
-    for await (const step of sampleDigits(model, { n, steps: options.digitSteps, seed: 0 })) {
+    for await (const step of sampleDigits(model, { n, steps, seed: 0, sampler })) {
       drawDigits($('digits-xt'), step.xt, { n, size, cols });
-      drawDigits($('digits-x0'), step.x0, { n, size, cols });
-      $('digits-status').textContent = `step ${step.i} of ${step.total}`;
+      if (step.x0) drawDigits($('digits-x0'), step.x0, { n, size, cols });
+      $('digits-x0-caption').textContent = step.x0 ? 'x̂₀' : 'x̂₀ (this scheduler does not return it)';
+      $('digits-status').textContent = `model call ${step.i} of ${step.total}`;
       last = step;
       await new Promise(requestAnimationFrame);
     }
     const seconds = (performance.now() - started) / 1000;
     demo.digits = {
       n,
-      steps: last.total,
+      sampler,
+      steps: Math.min(steps, model.diffusion.numTimesteps),
+      modelCalls: last.total,
       size,
       finite: last.xt.every(Number.isFinite),
+      maxAbs: last.xt.reduce((m, v) => Math.max(m, Math.abs(v)), 0),
       backgroundShare: backgroundShare(last.xt),
       seconds,
       trainedSteps: model.info.trainedSteps,
     };
     $('digits-status').textContent =
-      `${n} digits, ${last.total} steps, ${seconds.toFixed(1)} s (model: ${model.info.trainedSteps} training steps, ` +
+      `${n} digits, ${sampler}, ${demo.digits.steps} steps (${last.total} model calls), ${seconds.toFixed(1)} s (model: ${model.info.trainedSteps} training steps, ` +
       `${model.info.objective ?? 'hybrid'} objective)`;
   } finally {
     model.unet.dispose();
   }
 }
 
-async function runAll() {
-  $('run').disabled = true;
+/** Runs `parts` in turn with the buttons disabled; phase 'done' at the end. */
+async function runParts(...parts) {
+  $('run').disabled = $('sample-digits').disabled = true;
   try {
-    await runToy();
-    await runDigits();
+    for (const part of parts) await part();
     demo.phase = 'done';
   } catch (error) {
     fail(error);
   } finally {
-    $('run').disabled = false;
+    $('run').disabled = $('sample-digits').disabled = false;
   }
 }
 
-$('run').addEventListener('click', runAll);
-startBackend().then(() => (params.get('autostart') === '1' ? runAll() : undefined), fail);
+$('run').addEventListener('click', () => runParts(runToy, runDigits));
+$('sample-digits').addEventListener('click', () => runParts(runDigits));
+Promise.resolve()
+  .then(fillSamplerMenu)
+  .then(startBackend)
+  .then(() => (params.get('autostart') === '1' ? runParts(runToy, runDigits) : undefined), fail);

@@ -1,19 +1,31 @@
 // The digits half of the browser demo: a U-Net trained by examples/digits.mjs, loaded from
 // the model.safetensors it writes (EMA weights in PyTorch layout, the U-Net config and the
-// process in the file's metadata), then sampled on the page's backend.
-import { GaussianDiffusion, createUNet, loadTorchStateDict, namedBetaSchedule, readSafetensors } from 'difflib';
+// process in the file's metadata), then sampled on the page's backend with improved-diffusion's
+// ancestral sampler or any diffusers-style scheduler difflib has.
+import { GaussianDiffusion, createUNet, loadTorchStateDict, namedBetaSchedule, readSafetensors, sampleProgressive, schedulerFromConfig } from 'difflib';
+import { digitsOverrides, modelForScheduler, schedulerConfigFor } from '../lib/schedulers.mjs';
+
+/** The sampler name of improved-diffusion's ancestral sampler (a respaced GaussianDiffusion). */
+export const ANCESTRAL = 'ancestral';
 
 /**
- * Fetches `url` and rebuilds the model: createUNet(config) + loadTorchStateDict, and the
- * process it was trained with.
+ * Fetches `url` and rebuilds the model with {@link digitsModelFromBytes}.
  * @returns {Promise<{ unet: import('difflib').UNet, diffusion: GaussianDiffusion, info: object }>}
  */
 export async function loadDigitsModel(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`fetching ${url}: HTTP ${response.status}`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  return digitsModelFromBytes(new Uint8Array(await response.arrayBuffer()), url);
+}
+
+/**
+ * Rebuilds the model from the bytes of its safetensors file: createUNet(config) +
+ * loadTorchStateDict, and the process it was trained with (`name` is for messages).
+ * @returns {{ unet: import('difflib').UNet, diffusion: GaussianDiffusion, info: object }}
+ */
+export function digitsModelFromBytes(bytes, name = 'the model file') {
   const { metadata } = readSafetensors(bytes);
-  if (!metadata.difflib) throw new Error(`${url} has no "difflib" metadata (write it with examples/digits.mjs)`);
+  if (!metadata.difflib) throw new Error(`${name} has no "difflib" metadata (write it with examples/digits.mjs)`);
   const info = JSON.parse(metadata.difflib);
   const unet = createUNet(info.unet);
   loadTorchStateDict(unet, bytes);
@@ -23,17 +35,34 @@ export async function loadDigitsModel(url) {
 }
 
 /**
- * Ancestral sampling of `n` digits over `steps` respaced steps (the learned variances make
- * few steps work), yielding after each step the current x_t and the model's x̂_0 on the
- * host ({ i, total, xt, x0 }: Float32Array [n·size·size], values in about [−1, 1]).
+ * Samples `n` digits in `steps` steps with `sampler`: {@link ANCESTRAL} (default) is
+ * improved-diffusion's ancestral sampler with the learned variances on the process respaced
+ * to `steps`; any other value is a diffusers `_class_name`, built by `schedulerFromConfig`
+ * with the model's betas and `digitsOverrides` (lib/schedulers.mjs). Yields after each model call the current x_t
+ * and, where the sampler forms one, x̂_0, on the host ({ i, total, xt, x0 }: Float32Array
+ * [n·size·size] or null, values in about [−1, 1]).
  */
-export async function* sampleDigits({ unet, diffusion, info }, { n, steps, seed }) {
+export async function* sampleDigits({ unet, diffusion, info }, { n, steps, seed, sampler = ANCESTRAL }) {
   const size = info.unet.imageSize;
-  const process = diffusion.respace(String(Math.min(steps, diffusion.numTimesteps)));
-  let i = 0;
-  for await (const { sample, predXStart } of process.pSampleLoopProgressive(unet.forward, [n, size, size, 1], { seed })) {
-    const [xt, x0] = await Promise.all([sample.data(), predXStart.data()]);
-    yield { i: ++i, total: process.numTimesteps, xt, x0 };
+  const channels = info.unet.inChannels;
+  let process;
+  let model = unet.forward;
+  let options = { seed };
+  if (sampler === ANCESTRAL) {
+    process = diffusion.respace(String(Math.min(steps, diffusion.numTimesteps)));
+  } else {
+    const defaults = schedulerFromConfig({ _class_name: sampler }).config;
+    process = schedulerFromConfig(schedulerConfigFor(sampler, info.process, digitsOverrides(defaults)));
+    model = modelForScheduler(unet.forward, process, channels);
+    options = { seed, numInferenceSteps: Math.min(steps, diffusion.numTimesteps) };
+  }
+  try {
+    for await (const { index, total, sample, predXStart } of sampleProgressive(process, model, [n, size, size, channels], options)) {
+      const [xt, x0] = await Promise.all([sample.data(), predXStart?.data() ?? null]);
+      yield { i: index + 1, total, xt, x0 };
+    }
+  } finally {
+    if (sampler !== ANCESTRAL) process.dispose();
   }
 }
 

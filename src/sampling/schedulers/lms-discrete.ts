@@ -84,7 +84,7 @@ export class LMSDiscreteScheduler extends SigmaSchedulerBase {
   /** The config keys and their defaults. @internal */
   static readonly schema = LMS_SCHEMA;
   readonly order = 1;
-  /** The derivatives of the last steps, oldest first (owned; at most the step's `order` kept, as diffusers trims). */
+  /** The derivatives of the last steps, oldest first (owned); like diffusers, a step drops the oldest when more than its `order` are held. */
   private derivatives: tf.Tensor[] = [];
 
   /** @param options - diffusers' config, camelCased; see {@link LMSDiscreteSchedulerOptions}. */

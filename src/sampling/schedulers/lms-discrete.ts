@@ -38,7 +38,7 @@ export interface LMSDiscreteSchedulerOptions {
   /** diffusers' beta σs: not implemented, only `false`. */
   useBetaSigmas?: boolean;
   /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: SigmaPredictionType;
+  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /** `linspace` (default), `leading` or `trailing`. */
   timestepSpacing?: TimestepSpacing;
   /** Added to `leading` timesteps (0; Stable Diffusion uses 1). */

@@ -498,3 +498,158 @@ describe('the guides’ runnable blocks (examples/guides)', () => {
     expect(result).toEqual({ backend: 'wasm', threads: 2, sum: 64 ** 3 });
   });
 });
+
+describe('examples/scheduler-comparison.mjs and the scheduler guide’s blocks', () => {
+  interface Cell { error?: string; mmd: number; distance: number; diverged: number; modelCalls: number; sigmaMismatch?: number | null }
+  interface Row { label: string; className: string | null; config?: Record<string, unknown>; steps: Record<string, Cell> }
+  interface Box { left: number; top: number; width: number; height: number; xMin: number; xMax: number; yMin: number; yMax: number }
+  interface Comparison {
+    steps: number[];
+    schedulers: string[];
+    missing: string[];
+    warnings: string[];
+    mixture: { rows: Row[]; reference: { data: { mmd: number }; noise: { mmd: number } } };
+    digits: { rows: Row[]; reference: { testDigits: number; noise: number } };
+    tensorsBefore: number;
+    tensorsAfter: number;
+    files: { json: string; md: string; svg: string };
+    plot: Box[];
+  }
+  const DIFFUSERS = [
+    'DDPMScheduler', 'DDIMScheduler', 'PNDMScheduler', 'LCMScheduler', 'EulerDiscreteScheduler', 'EulerAncestralDiscreteScheduler',
+    'HeunDiscreteScheduler', 'LMSDiscreteScheduler', 'KDPM2DiscreteScheduler', 'DPMSolverMultistepScheduler',
+    'DPMSolverSinglestepScheduler', 'DEISMultistepScheduler', 'UniPCMultistepScheduler',
+  ];
+
+  it('samples the exact mixture and the digits U-Net with every registered scheduler and writes the JSON, the tables and the plot', async () => {
+    const { SCHEDULER_CLASSES } = await import('../src/sampling/schedulers/from-config');
+    const out = path.join(outDir, 'scheduler-comparison');
+    const { result } = await runExample<Comparison>('scheduler-comparison.mjs', ['--quick', '--out', out], 240_000);
+    const registered = DIFFUSERS.filter((name) => name in SCHEDULER_CLASSES);
+    expect(result.schedulers).toEqual(registered); // found at run time, in diffusers' order
+    expect(result.missing).toEqual(DIFFUSERS.filter((name) => !registered.includes(name)));
+    expect(result.steps).toEqual([5, 10]);
+    expect(result.warnings).toEqual([]);
+    expect(result.tensorsAfter).toBe(result.tensorsBefore);
+    const byLabel = (rows: Row[]) => Object.fromEntries(rows.map((r) => [r.label, r]));
+    const [mixture, digits] = [byLabel(result.mixture.rows), byLabel(result.digits.rows)];
+    for (const rows of [result.mixture.rows, result.digits.rows]) {
+      // Each class with its defaults, variants, then improved-diffusion's ancestral sampler; every cell ran.
+      expect(rows.filter((r) => r.label === r.className).map((r) => r.label)).toEqual(registered);
+      expect(rows.at(-1)!.className).toBeNull();
+      for (const row of rows) for (const n of result.steps) expect(row.steps[n]!.error, `${row.label}, ${n} steps`).toBeUndefined();
+    }
+    // The model's betas (cosine = squaredcos_cap_v2, T = 1000); DDPM takes the learned variance, the DPM-Solver drops it.
+    for (const row of result.digits.rows.slice(0, -1)) expect(row.config).toMatchObject({ _class_name: row.className, num_train_timesteps: 1000, beta_schedule: 'squaredcos_cap_v2' });
+    expect(digits['DDPMScheduler']!.config!['variance_type']).toBe('learned_range');
+    expect(digits['DPMSolverMultistepScheduler']!.config!['variance_type']).toBe('learned_range');
+    expect(digits['EulerDiscreteScheduler']!.config!['variance_type']).toBeUndefined();
+    // One model call per step, two per Heun step but the last (2N − 1).
+    for (const n of result.steps) {
+      expect(mixture['DDIMScheduler']!.steps[n]!.modelCalls).toBe(n);
+      expect(mixture['DPMSolverMultistepScheduler']!.steps[n]!.modelCalls).toBe(n);
+      expect(digits['HeunDiscreteScheduler']!.steps[n]!.modelCalls).toBe(2 * n - 1);
+    }
+    // Quality: 10 DDIM steps with the exact model land far closer to the mixture than x_T (MMD ~0.09
+    // against ~0.28 at 200 points), and the U-Net's digits far closer to test digits than noise (~0.59 against ~1.09).
+    expect(mixture['DDIMScheduler']!.steps[10]!.mmd).toBeLessThan(0.5 * result.mixture.reference.noise.mmd);
+    expect(digits['DDIMScheduler']!.steps[10]!.distance).toBeLessThan(result.digits.reference.noise - 0.3);
+    expect(digits['DDIMScheduler']!.steps[10]!.distance).toBeGreaterThan(result.digits.reference.testDigits);
+    // What docs/schedulers.md reports: from t = 999 (σ ≈ 2·10⁴) Heun's step diverges even with the exact
+    // model, and starting below it does not; the U-Net's ε error there sends unclipped Euler to ±1000s.
+    expect(mixture['HeunDiscreteScheduler']!.steps[5]!.diverged).toBeGreaterThan(0.5);
+    expect(mixture['HeunDiscreteScheduler · leading, steps_offset 1']!.steps[5]!.diverged).toBe(0);
+    expect(digits['EulerDiscreteScheduler']!.steps[10]!.diverged).toBeGreaterThan(0.5);
+    expect(digits['DPMSolverMultistepScheduler · thresholding']!.steps[10]!.diverged).toBe(0);
+    // The exact model's σ(t) is the scheduler's own σ_i at every t_i, to float32 rounding.
+    const mismatches = result.mixture.rows.flatMap((r) => Object.values(r.steps).map((c) => c.sigmaMismatch ?? 0));
+    expect(Math.max(...mismatches)).toBeLessThan(1e-5);
+    expect(mixture['EulerDiscreteScheduler']!.steps[5]!.sigmaMismatch).toBeGreaterThan(0); // fractional t: linear σ vs log-linear
+
+    // The files: the JSON is the result; each row is in the three tables; the plot's lines read back to the numbers.
+    const { files, plot, ...saved } = result;
+    expect(JSON.parse(readFileSync(files.json, 'utf8'))).toEqual(saved);
+    const md = readFileSync(files.md, 'utf8');
+    for (const row of result.mixture.rows) expect(md.split(`| ${row.label} |`).length - 1, row.label).toBe(3);
+    const svg = readFileSync(files.svg, 'utf8');
+    expect(svg.match(/<polyline /g)).toHaveLength(2 * result.mixture.rows.length);
+    const readBack = (series: string, panel: number) => {
+      const match = new RegExp(`<polyline data-series="${series}" data-panel="${panel}"[^>]* points="([^"]+)"`).exec(svg);
+      const box = plot[panel]!;
+      return match![1]!.split(' ').map((p) => {
+        const [x, y] = p.split(',').map(Number) as [number, number];
+        const logX = Math.log10(box.xMin) + ((x - box.left) / box.width) * (Math.log10(box.xMax) - Math.log10(box.xMin));
+        return [10 ** logX, box.yMin + (1 - (y - box.top) / box.height) * (box.yMax - box.yMin)];
+      });
+    };
+    const [mixtureLine, digitsLine] = [readBack('DDIMScheduler', 0), readBack('DDIMScheduler', 1)];
+    result.steps.forEach((n, i) => {
+      expect(mixtureLine[i]![0]).toBeCloseTo(n, 2);
+      expect(Math.abs(mixtureLine[i]![1]! - mixture['DDIMScheduler']!.steps[n]!.mmd)).toBeLessThan(1e-4 * (plot[0]!.yMax - plot[0]!.yMin) + 1e-5);
+      expect(Math.abs(digitsLine[i]![1]! - digits['DDIMScheduler']!.steps[n]!.distance)).toBeLessThan(1e-4 * (plot[1]!.yMax - plot[1]!.yMin) + 1e-5);
+    });
+  }, 300_000);
+
+  it('the exact model’s noise level: ᾱ_t itself at an integer t, and at a fractional t the inverse of diffusers’ σ → t (log σ linear)', async () => {
+    const lib = path.join(root, 'examples', 'lib', 'eight-gaussians.mjs');
+    const { vpNoiseLevel } = (await import(lib)) as { vpNoiseLevel: (abar: Float32Array, t: number) => { alpha: number; sigma: number } };
+    const { DDIMScheduler } = await import('../src/index');
+    const { logSigmasF32, sigmaToT, sigmasOfAlphasCumprod } = await import('../src/sampling/schedulers/sigmas');
+    const abar = new DDIMScheduler({ betaSchedule: 'squaredcos_cap_v2' }).alphasCumprod;
+    for (const t of [0, 1, 500, 998, 999]) {
+      expect(vpNoiseLevel(abar, t)).toEqual({ alpha: Math.sqrt(abar[t]!), sigma: Math.sqrt(1 - abar[t]!) });
+    }
+    const logSigmas = logSigmasF32(sigmasOfAlphasCumprod(abar));
+    const sigmaAt = (t: number) => {
+      const { alpha, sigma } = vpNoiseLevel(abar, t);
+      expect(alpha * alpha + sigma * sigma).toBeCloseTo(1, 12); // VP: α² + σ_VP² = 1
+      return sigma / alpha;
+    };
+    for (const t of [0.5, 12.25, 499.5, 749.25, 996.097, 998.9]) {
+      expect(Math.abs(sigmaToT(sigmaAt(t), logSigmas) - t)).toBeLessThan(1e-3); // float32 weights in sigmaToT
+      const [lo, hi] = [Math.floor(t), Math.floor(t) + 1];
+      const w = t - lo;
+      expect(Math.log(sigmaAt(t))).toBeCloseTo((1 - w) * Math.log(sigmaAt(lo)) + w * Math.log(sigmaAt(hi)), 10);
+    }
+  });
+
+  it('schedulers-loop.mjs: the hand-written pipeline loop and sample() give the same samples, of the data’s spread', async () => {
+    type R = { steps: number; timesteps: number[]; std: number[]; maxDifference: number; tensorsAtEnd: number };
+    const { result } = await runExample<R>('guides/schedulers-loop.mjs', []);
+    expect(result.steps).toBe(25);
+    expect(result.timesteps.slice(0, 3)).toEqual([999, 959, 919]); // trailing: round(1000 − i·40) − 1
+    expect(result.maxDifference).toBe(0);
+    // Data N(0, 0.5²): 25 deterministic DDIM steps with the exact ε give std ~0.475 (2000 points: ±0.008).
+    for (const s of result.std) {
+      expect(s).toBeGreaterThan(0.44);
+      expect(s).toBeLessThan(0.52);
+    }
+    expect(result.tensorsAtEnd).toBe(0);
+  });
+
+  it('schedulers-from-config.mjs: Stable Diffusion’s PNDM config loads (unknown clip_sample: false warned), converts to Euler, and use_karras_sigmas: true is refused', async () => {
+    type R = {
+      className: string;
+      config: Record<string, unknown>;
+      timesteps: number[];
+      warnings: string[];
+      euler: { config: Record<string, unknown>; timesteps: number[]; initNoiseSigma: number };
+      refused: { code: string; argument: string };
+    };
+    const { result } = await runExample<R>('guides/schedulers-from-config.mjs', []);
+    expect(result.className).toBe('PNDMScheduler');
+    expect(result.config).toMatchObject({ beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012, skip_prk_steps: true, set_alpha_to_one: false, steps_offset: 1 });
+    expect(result.config).not.toHaveProperty('clip_sample');
+    expect(result.config).not.toHaveProperty('_diffusers_version');
+    expect(result.warnings).toHaveLength(1);
+    expect(result.warnings[0]).toMatch(/config\.clip_sample \(false\).*ignored/);
+    // leading spacing, stride 20, offset 1; PLMS without PRK steps repeats its second timestep (diffusers).
+    expect(result.timesteps.slice(0, 4)).toEqual([981, 961, 961, 941]);
+    expect(result.timesteps.at(-1)).toBe(1);
+    expect(result.euler.config).toMatchObject({ _class_name: 'EulerDiscreteScheduler', beta_schedule: 'scaled_linear', beta_start: 0.00085, steps_offset: 1, timestep_spacing: 'leading' });
+    expect(result.euler.config).not.toHaveProperty('skip_prk_steps');
+    expect(result.euler.timesteps).toEqual(Array.from({ length: 50 }, (_, i) => 981 - 20 * i));
+    expect(result.euler.initNoiseSigma).toBeGreaterThan(13); // √(σ_981² + 1) with leading spacing
+    expect(result.refused).toEqual({ code: 'UNKNOWN_OPTION', argument: 'config.use_karras_sigmas' });
+  });
+});

@@ -101,7 +101,10 @@ export interface TrainerHyperparameters {
 export interface TrainerOptions extends TrainerHyperparameters {
   /** The process whose `trainingLosses` is minimised. */
   diffusion: GaussianDiffusion;
-  /** The network: a {@link UNet}, or any model function with its variables. */
+  /**
+   * The network: any {@link TrainableModel} (a model function, its variables and,
+   * optionally, its input checks), or a {@link UNet}, taken as {@link trainableUNet}.
+   */
   model: UNet | TrainableModel;
   /** Called with each step's log, after the update. */
   onStep?: (log: StepLog) => void;

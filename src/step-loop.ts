@@ -4,7 +4,7 @@ import { warnDeprecated } from './deprecation';
 import { DifflibError, describeValue } from './errors';
 import { yieldToEventLoop } from './event-loop';
 import { standardNormal } from './random-normal';
-import { checkTensor, shapeString } from './tensor-checks';
+import { checkFunction, checkSeed, checkTensor, shapeString } from './validate';
 
 /**
  * One step of a sampling loop ({@link sampleProgressive}, `pSampleLoopProgressive`, …).
@@ -64,9 +64,7 @@ export function checkLoopArguments(
   functionKeys: readonly string[],
   initialNoiseKey = 'initialNoise',
 ): void {
-  if (typeof model !== 'function') {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'model', `must be a function (x, t, kwargs?) => tf.Tensor, got ${describeValue(model)}`);
-  }
+  checkFunction(fn, 'model', model, '(x, t, kwargs?) => tf.Tensor');
   if (!Array.isArray(shape) || shape.length < 2 || shape.some((d) => !Number.isSafeInteger(d) || d < 1)) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'shape', `must be [B, ...] with positive integer sizes and rank >= 2, got ${describeValue(shape)}`);
   }
@@ -82,13 +80,9 @@ export function checkLoopArguments(
       throw new DifflibError('SHAPE_MISMATCH', fn, `options.${initialNoiseKey}`, `must have shape ${shapeString(shape)}, got ${shapeString(got)}`);
     }
   }
-  if (opts['seed'] !== undefined && (typeof opts['seed'] !== 'number' || !Number.isFinite(opts['seed']))) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.seed', `must be a finite number, got ${describeValue(opts['seed'])}`);
-  }
+  checkSeed(fn, 'options.seed', opts['seed']);
   for (const name of ['onProgress', ...functionKeys]) {
-    if (opts[name] !== undefined && typeof opts[name] !== 'function') {
-      throw new DifflibError('INVALID_ARGUMENT', fn, `options.${name}`, `must be a function, got ${describeValue(opts[name])}`);
-    }
+    if (opts[name] !== undefined) checkFunction(fn, `options.${name}`, opts[name], '');
   }
   const signal = opts['signal'] as AbortSignal | undefined;
   if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof signal.throwIfAborted === 'function')) {

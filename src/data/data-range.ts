@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
-import { checkTensor } from '../tensor-checks';
+import { checkTensor } from '../validate';
 
 /**
  * A closed interval [min, max] that data should lie in: `[-1, 1]` for images, the

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
 import { areaResize } from './area-resize';
 import { HostDataset } from './host-dataset';
-import { checkInteger, checkSeed } from './option-checks';
+import { checkInteger, checkSeed } from '../validate';
 import { seededPermutation } from './permutation';
 import { levelToSigned, MAX_LEVEL } from './pixel-grid';
 
@@ -103,7 +103,7 @@ export function digitsFromMnist(mnist: MnistModule, options: MnistDigitsOptions 
     const [from, to] = split === 'train' ? [0, firstTest] : split === 'test' ? [firstTest, length] : [0, length];
     for (let i = from; i < to; i++) picked.push([digit, i]);
   });
-  const count = options.count === undefined ? picked.length : checkInteger(fn, 'options.count', options.count);
+  const count = options.count === undefined ? picked.length : checkInteger(fn, 'options.count', options.count, { min: 1 });
   if (count > picked.length) {
     throw new DifflibError('UNSATISFIABLE', fn, 'options.count', `asks for ${count} digits but the '${split}' split has ${picked.length}`);
   }

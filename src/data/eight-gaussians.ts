@@ -2,7 +2,8 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { seededUniform } from '../random';
 import { normalPair } from './box-muller';
 import { HostDataset } from './host-dataset';
-import { checkInteger, checkNonNegative, checkSeed } from './option-checks';
+import { checkInteger, checkSeed } from '../validate';
+import { checkNonNegative } from './option-checks';
 import { randomSeed } from './permutation';
 
 /** Number of mixture components. */
@@ -37,7 +38,7 @@ export interface EightGaussiansOptions {
  */
 export function eightGaussians(n: number, options: EightGaussiansOptions = {}): HostDataset<tf.Tensor2D> {
   const fn = 'eightGaussians';
-  checkInteger(fn, 'n', n);
+  checkInteger(fn, 'n', n, { min: 1 });
   const std = checkNonNegative(fn, 'options.std', options.std, 0.05);
   const radius = checkNonNegative(fn, 'options.radius', options.radius, 0.8);
   const uniform = seededUniform(checkSeed(fn, 'options.seed', options.seed) ?? randomSeed());

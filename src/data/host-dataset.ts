@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
-import { shapeString } from '../tensor-checks';
-import { checkInteger, checkSeed } from './option-checks';
+import { checkInteger, checkSeed, shapeString } from '../validate';
 import { randomSeed, seededPermutation } from './permutation';
 
 /** One batch made from a {@link HostDataset}: new tensors the caller owns (`tf.dispose(batch)`). */
@@ -114,7 +113,7 @@ export class HostDataset<X extends tf.Tensor = tf.Tensor> {
    */
   sampleBatch(batchSize: number, options: { seed?: number } = {}): DataBatch<X> {
     const fn = 'HostDataset.sampleBatch';
-    checkInteger(fn, 'batchSize', batchSize);
+    checkInteger(fn, 'batchSize', batchSize, { min: 1 });
     if (batchSize > this.length) {
       throw new DifflibError('OUT_OF_RANGE', fn, 'batchSize', `must be at most the dataset's ${this.length} examples, got ${batchSize}`);
     }
@@ -131,9 +130,9 @@ export class HostDataset<X extends tf.Tensor = tf.Tensor> {
    */
   batches(batchSize: number, options: BatchesOptions = {}): Generator<DataBatch<X>, void, undefined> {
     const fn = 'HostDataset.batches';
-    checkInteger(fn, 'batchSize', batchSize);
+    checkInteger(fn, 'batchSize', batchSize, { min: 1 });
     const epochs = options.epochs ?? 1;
-    if (epochs !== Infinity) checkInteger(fn, 'options.epochs', epochs);
+    if (epochs !== Infinity) checkInteger(fn, 'options.epochs', epochs, { min: 1 });
     const seed = checkSeed(fn, 'options.seed', options.seed) ?? randomSeed();
     return this.iterate(batchSize, epochs, options.shuffle ?? true, options.dropRemainder ?? false, seed);
   }

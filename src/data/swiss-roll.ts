@@ -2,7 +2,8 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { seededUniform } from '../random';
 import { normalPair } from './box-muller';
 import { HostDataset } from './host-dataset';
-import { checkInteger, checkNonNegative, checkSeed } from './option-checks';
+import { checkInteger, checkSeed } from '../validate';
+import { checkNonNegative } from './option-checks';
 import { randomSeed } from './permutation';
 
 /** Largest roll angle, 4.5π: the roll spans angles [1.5π, 4.5π] as in scikit-learn's make_swiss_roll. */
@@ -36,7 +37,7 @@ export interface SwissRollOptions {
  */
 export function swissRoll(n: number, options: SwissRollOptions = {}): HostDataset<tf.Tensor2D> {
   const fn = 'swissRoll';
-  checkInteger(fn, 'n', n);
+  checkInteger(fn, 'n', n, { min: 1 });
   const noise = checkNonNegative(fn, 'options.noise', options.noise, 0.02);
   const uniform = seededUniform(checkSeed(fn, 'options.seed', options.seed) ?? randomSeed());
   const points = new Float32Array(2 * n);

@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, attributeErrors, describeValue } from '../errors';
 import { NoiseSchedule } from '../schedules/noise-schedule';
-import { checkSameShape, checkTensor } from '../tensor-checks';
+import { checkSameShape, checkTensor } from '../validate';
 import type { GaussianDiffusionOptions } from './options';
 
 // Argument checks of {@link GaussianDiffusion}'s methods, run before any tensor is made.

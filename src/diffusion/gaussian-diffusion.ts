@@ -9,7 +9,7 @@ import { DifflibError, attributeErrors, describeValue } from '../errors';
 import { standardNormal } from '../random-normal';
 import { NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
 import { checkLoopArguments, finalSample, initialNoiseOption, runSteps } from '../step-loop';
-import { checkSameShape, checkTensor, shapeString } from '../tensor-checks';
+import { checkModelOutput, checkSameShape, checkTensor } from '../validate';
 import { checkCondFn, checkEnum, checkEta, checkModel, checkNoise, resolveSchedule } from './checks';
 import { computeTables, type DiffusionTables } from './coefficients';
 import { calcBpdLoopOf, minSnrWeights, priorBpdOf, trainingLossesOf, vbTermsOf, type ModelCall } from './objectives';
@@ -546,12 +546,7 @@ export class GaussianDiffusion implements DiffusionTables {
     return {
       ...options,
       gradient: () => {
-        const grad = condFn(x, this.modelTimestepsOf(ts), modelKwargs);
-        if (!(grad instanceof tf.Tensor) || !tf.util.arraysEqual(grad.shape, x.shape)) {
-          const got = grad instanceof tf.Tensor ? `shape ${shapeString(grad.shape)}` : describeValue(grad);
-          throw new DifflibError('SHAPE_MISMATCH', fn, 'condFn output', `must be a gradient shaped like x ${shapeString(x.shape)}, got ${got}`);
-        }
-        return grad;
+        return checkModelOutput(fn, 'condFn output', condFn(x, this.modelTimestepsOf(ts), modelKwargs), x.shape, ' (a gradient shaped like x)');
       },
     };
   }

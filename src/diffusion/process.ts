@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { DifflibError, describeValue } from '../errors';
-import { shapeString } from '../tensor-checks';
+import { checkModelOutput as checkOutputShape } from '../validate';
 import type { DiffusionTables } from './coefficients';
 import type { BatchTimesteps } from './timesteps';
 import type { LossType, ModelCallOptions, ModelMeanType, ModelVarType, PMeanVariance } from './types';
@@ -102,11 +101,8 @@ export function predictEpsFromXStart(p: Process, xT: tf.Tensor, ts: BatchTimeste
 export function checkModelOutput(fn: string, p: Process, output: tf.Tensor, x: tf.Tensor): void {
   const channels = x.shape[x.rank - 1]!;
   const expected = learnsVariance(p) ? [...x.shape.slice(0, -1), 2 * channels] : x.shape;
-  if (!(output instanceof tf.Tensor) || !tf.util.arraysEqual(output.shape, expected)) {
-    const got = output instanceof tf.Tensor ? `shape ${shapeString(output.shape)}` : describeValue(output);
-    const why = learnsVariance(p) ? ` (modelVarType '${p.modelVarType}' needs 2C = ${2 * channels} channels: mean part, then variance part)` : '';
-    throw new DifflibError('SHAPE_MISMATCH', fn, 'model output', `must have shape ${shapeString(expected)}${why}, got ${got}`);
-  }
+  const why = learnsVariance(p) ? ` (modelVarType '${p.modelVarType}' needs 2C = ${2 * channels} channels: mean part, then variance part)` : '';
+  checkOutputShape(fn, 'model output', output, expected, why);
 }
 
 /**

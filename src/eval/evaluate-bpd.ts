@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { HostDataset, type DataBatch } from '../data/host-dataset';
-import { checkInteger, checkSeed } from '../data/option-checks';
 import { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
 import type { DiffusionModel, ModelKwargs } from '../diffusion/types';
 import { DifflibError, describeValue } from '../errors';
-import { checkTensor, shapeString } from '../tensor-checks';
+import { checkInteger, checkSeed, checkTensor, shapeString } from '../validate';
 import { yieldToEventLoop } from '../event-loop';
 
 /** Where {@link evaluateBpd} stands, passed to `onProgress`. */
@@ -115,8 +114,8 @@ export async function evaluateBpd(
   if (typeof model !== 'function') {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'model', `must be a function (x, t, kwargs?) => tf.Tensor, got ${describeValue(model)}`);
   }
-  const batchSize = checkInteger(fn, 'options.batchSize', options.batchSize ?? 64);
-  const maxBatches = options.maxBatches === undefined ? Infinity : checkInteger(fn, 'options.maxBatches', options.maxBatches);
+  const batchSize = checkInteger(fn, 'options.batchSize', options.batchSize ?? 64, { min: 1 });
+  const maxBatches = options.maxBatches === undefined ? Infinity : checkInteger(fn, 'options.maxBatches', options.maxBatches, { min: 1 });
   const seed = checkSeed(fn, 'options.seed', options.seed);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.onProgress', `must be a function, got ${describeValue(options.onProgress)}`);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DiffusionModel, ModelKwargs } from '../diffusion/types';
 import { DifflibError, describeValue } from '../errors';
-import { checkTensor, shapeString } from '../tensor-checks';
+import { checkModelOutput, checkTensor, shapeString } from '../validate';
 
 /** Options of {@link classifierFreeGuidance}. */
 export interface ClassifierFreeGuidanceOptions {
@@ -157,13 +157,6 @@ function checkCall(fn: string, labelKey: string, x: unknown, t: unknown, kwargs:
 function checkOutput(fn: string, output: unknown, x: tf.Tensor, learnedVariance: boolean): void {
   const channels = x.shape[x.rank - 1]!;
   const expected = [2 * x.shape[0]!, ...x.shape.slice(1, -1), learnedVariance ? 2 * channels : channels];
-  if (!(output instanceof tf.Tensor) || !tf.util.arraysEqual(output.shape, expected)) {
-    const got = output instanceof tf.Tensor ? `shape ${shapeString(output.shape)}` : describeValue(output);
-    throw new DifflibError(
-      'SHAPE_MISMATCH',
-      fn,
-      'model output',
-      `must have shape ${shapeString(expected)} on the doubled batch (learnedVariance: ${learnedVariance}, so ${learnedVariance ? '2C' : 'C'} channels), got ${got}`,
-    );
-  }
+  const why = ` on the doubled batch (learnedVariance: ${learnedVariance}, so ${learnedVariance ? '2C' : 'C'} channels)`;
+  checkModelOutput(fn, 'model output', output, expected, why);
 }

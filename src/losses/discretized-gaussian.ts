@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
 import { isPositive } from '../select';
-import { checkSameShape, checkTensor } from '../tensor-checks';
+import { checkSameShape, checkTensor } from '../validate';
 import { cdfLogit, logSigmoid } from './gaussian-cdf';
 
 /** Half the width of one 8-bit bin on data scaled to [−1, 1]. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkTensor } from '../tensor-checks';
+import { checkTensor } from '../validate';
 
 /** √(2/π), the slope of the tanh approximation at 0. */
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);

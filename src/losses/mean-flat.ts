@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkTensor } from '../tensor-checks';
+import { checkTensor } from '../validate';
 
 /**
  * Mean over every axis but the first (the batch axis): [B, …] → [B].

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
-import { checkTensor, shapeString } from '../tensor-checks';
+import { checkTensor, shapeString } from '../validate';
 
 const FN = 'groupNorm';
 

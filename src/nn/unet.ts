@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { DifflibError, describeValue } from '../errors';
-import { checkTensor, shapeString } from '../tensor-checks';
+import { checkTensor, shapeString } from '../validate';
 import { registerWasmTrainingKernels } from '../backends/wasm-training-kernels';
 import { registerUNetLayers } from './register-unet-layers';
 import { buildUNetGraph } from './unet-builder';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
-import { checkTensor } from '../tensor-checks';
+import { checkSeed, checkTensor } from '../validate';
 import { checkSigmas } from './noise-levels';
 import { evaluateScore, type ScoreModel } from './score-model';
 import { standardNormal } from '../random-normal';
@@ -79,9 +79,7 @@ export async function annealedLangevinDynamics<X extends tf.Tensor>(
   if (typeof stepSize !== 'number' || !Number.isFinite(stepSize) || !(stepSize > 0)) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.stepSize', `must be a finite number > 0, got ${describeValue(stepSize)}`);
   }
-  if (seed !== undefined && (typeof seed !== 'number' || !Number.isFinite(seed))) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.seed', `must be a finite number, got ${describeValue(seed)}`);
-  }
+  checkSeed(fn, 'options.seed', seed);
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.onProgress', `must be a function, got ${describeValue(onProgress)}`);
   }

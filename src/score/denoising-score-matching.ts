@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkWasmGradientKernels, gradientTapeLength } from '../backends/wasm-gradient-check';
 import { DifflibError, describeValue } from '../errors';
-import { checkSameShape, checkTensor } from '../tensor-checks';
+import { checkSameShape, checkSeed, checkTensor } from '../validate';
 import { checkSigmaIndices, checkSigmas, gatherSigmas, type SigmaIndicesInput } from './noise-levels';
 import { evaluateScore, type ScoreModel } from './score-model';
 import { standardNormal } from '../random-normal';
@@ -65,9 +65,7 @@ export function denoisingScoreMatchingLoss<X extends tf.Tensor>(
     checkTensor(fn, 'options.noise', noise);
     checkSameShape(fn, 'x', x, 'options.noise', noise);
   }
-  if (seed !== undefined && (typeof seed !== 'number' || !Number.isFinite(seed))) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.seed', `must be a finite number, got ${describeValue(seed)}`);
-  }
+  checkSeed(fn, 'options.seed', seed);
   return tf.tidy(() => {
     const sigmaBatch = gatherSigmas(indices, table);
     const sigma = tf.reshape(sigmaBatch, [batchSize, ...new Array<number>(x.rank - 1).fill(1)]);

@@ -1,6 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { DifflibError } from '../errors';
-import { shapeString } from '../tensor-checks';
+import type * as tf from '@tensorflow/tfjs-core';
+import { checkModelOutput } from '../validate';
 
 /**
  * A noise-conditional score network s_θ(x, σ) ≈ ∇_x log q_σ(x), the score of the data
@@ -15,17 +14,5 @@ export type ScoreModel<X extends tf.Tensor = tf.Tensor> = (x: X, sigmas: tf.Tens
  * @internal
  */
 export function evaluateScore<X extends tf.Tensor>(fn: string, scoreModel: ScoreModel<X>, x: X, sigmas: tf.Tensor1D): tf.Tensor {
-  const score = scoreModel(x, sigmas);
-  if (!(score instanceof tf.Tensor)) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'scoreModel', 'must return a tf.Tensor');
-  }
-  if (score.shape.length !== x.shape.length || score.shape.some((d, i) => d !== x.shape[i])) {
-    throw new DifflibError(
-      'SHAPE_MISMATCH',
-      fn,
-      'scoreModel',
-      `returned shape ${shapeString(score.shape)} but x has shape ${shapeString(x.shape)}`,
-    );
-  }
-  return score;
+  return checkModelOutput(fn, 'scoreModel output', scoreModel(x, sigmas), x.shape, " (x's)");
 }

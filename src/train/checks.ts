@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
-import { shapeString } from '../tensor-checks';
+import { shapeString } from '../validate';
 
 /** Checks a non-empty list of distinct, live float32 variables. @internal */
 export function checkVariables(fn: string, arg: string, variables: unknown): tf.Variable[] {

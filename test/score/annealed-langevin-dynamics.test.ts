@@ -213,7 +213,7 @@ for (const backend of NODE_BACKENDS) {
       expect(tf.memory().numTensors).toBe(before);
       const reducing: ScoreModel = (x) => tf.sum(x, 1, true);
       await expect(annealedLangevinDynamics(reducing, xInit, SIGMAS, { stepsPerLevel: 3 })).rejects.toThrow(
-        `${FN}: scoreModel returned shape [${B},1] but x has shape [${B},${D}]`,
+        `${FN}: scoreModel output must have shape [${B},${D}] (x's), got shape [${B},1]`,
       );
       expect(tf.memory().numTensors).toBe(before);
       expect(xInit.isDisposed).toBe(false);

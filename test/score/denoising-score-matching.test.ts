@@ -210,8 +210,8 @@ for (const backend of NODE_BACKENDS) {
         expectDifflibError(call(model, x, [0, 1], SIGMAS, { seed: '1' }), FN, 'options.seed', 'INVALID_ARGUMENT');
         // A model that reduces away a dimension is caught after the call, and what it made is freed.
         const reducing: ScoreModel = (xt) => tf.sum(xt, 1, true);
-        const err2 = expectDifflibError(call(reducing, x, [0, 1], SIGMAS), FN, 'scoreModel', 'SHAPE_MISMATCH');
-        expect(err2.message).toBe(`denoisingScoreMatchingLoss: scoreModel returned shape [2,1] but x has shape [2,${D}]`);
+        const err2 = expectDifflibError(call(reducing, x, [0, 1], SIGMAS), FN, 'scoreModel output', 'SHAPE_MISMATCH');
+        expect(err2.message).toBe(`denoisingScoreMatchingLoss: scoreModel output must have shape [2,${D}] (x's), got shape [2,1]`);
       } finally {
         tf.dispose([x, floatLevels, levels2d, xInt, wrongNoise]);
       }

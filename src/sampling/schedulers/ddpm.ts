@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError } from '../../errors';
-import { shapeString } from '../../tensor-checks';
+import { shapeString } from '../../validate';
 import { alphasCumprodOf, diffusersBetas, type BetaConfig } from './betas';
 import { BETA_KEYS, PREDICTION_TYPE, RESCALE_ZERO_SNR, SPACING_KEYS, THRESHOLD_KEYS } from './common-keys';
 import { boolean, oneOf, positiveNumber, type ConfigSchema } from './config';

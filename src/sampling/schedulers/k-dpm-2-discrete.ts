@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describeValue } from '../../errors';
-import { checkTensor } from '../../tensor-checks';
+import { checkTensor } from '../../validate';
 import { BETA_KEYS, SPACING_KEYS } from './common-keys';
 import { boolean, type ConfigSchema } from './config';
 import { f32, roundHalfEven } from './float32';

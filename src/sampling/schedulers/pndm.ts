@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../../errors';
-import { shapeString } from '../../tensor-checks';
+import { shapeString } from '../../validate';
 import { alphasCumprodOf, diffusersBetas, type BetaConfig } from './betas';
 import { BETA_KEYS, SPACING_KEYS } from './common-keys';
 import { boolean, oneOf, type ConfigSchema } from './config';

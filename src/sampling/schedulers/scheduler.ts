@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../../errors';
 import { standardNormal } from '../../random-normal';
-import { checkTensor, shapeString } from '../../tensor-checks';
+import { checkModelOutput, checkSeed, checkTensor, shapeString } from '../../validate';
 import { configFromOptions, type ConfigSchema } from './config';
 
 /**
@@ -249,10 +249,8 @@ export abstract class SchedulerBase implements Scheduler {
     const out = checkTensor(fn, 'modelOutput', modelOutput, { minRank: 1 });
     const channels = x.shape[x.rank - 1]!;
     const doubled = [...x.shape.slice(0, -1), 2 * channels];
-    if (!tf.util.arraysEqual(out.shape, x.shape) && !(learnedChannels && tf.util.arraysEqual(out.shape, doubled))) {
-      const expected = learnedChannels ? `${shapeString(x.shape)} or, with learned variance, ${shapeString(doubled)}` : shapeString(x.shape);
-      throw new DifflibError('SHAPE_MISMATCH', fn, 'modelOutput', `must have shape ${expected} (sample's), got ${shapeString(out.shape)}`);
-    }
+    const learned = learnedChannels && tf.util.arraysEqual(out.shape, doubled);
+    checkModelOutput(fn, 'modelOutput', out, learned ? doubled : x.shape, learnedChannels ? ` (sample's, or ${shapeString(doubled)} with learned variance)` : " (sample's)");
     if (options === undefined) return {};
     if (options === null || typeof options !== 'object') {
       throw new DifflibError('INVALID_ARGUMENT', fn, 'options', `must be an object, got ${describeValue(options)}`);
@@ -271,9 +269,7 @@ export abstract class SchedulerBase implements Scheduler {
         throw new DifflibError('SHAPE_MISMATCH', fn, 'options.noise', `must have sample's shape ${shapeString(x.shape)}, got ${shapeString(opts.noise.shape)}`);
       }
     }
-    if (opts.seed !== undefined && (typeof opts.seed !== 'number' || !Number.isFinite(opts.seed))) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.seed', `must be a finite number, got ${describeValue(opts.seed)}`);
-    }
+    checkSeed(fn, 'options.seed', opts.seed);
     return opts;
   }
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describeValue } from '../../errors';
-import { checkTensor } from '../../tensor-checks';
+import { checkTensor } from '../../validate';
 import { alphasCumprodOf, diffusersBetas, type BetaConfig } from './betas';
 import type { ConfigKey, ConfigSchema } from './config';
 import { f32, numpyInterp, numpyLinspace, torchLinspaceF32 } from './float32';

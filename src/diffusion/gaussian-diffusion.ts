@@ -9,7 +9,7 @@ import { DifflibError, attributeErrors, describeValue } from '../errors';
 import { standardNormal } from '../random-normal';
 import { NoiseSchedule, type Respacing } from '../schedules/noise-schedule';
 import { checkLoopArguments, finalSample, initialNoiseOption, runSteps } from '../step-loop';
-import { checkModelOutput, checkSameShape, checkTensor } from '../validate';
+import { checkModelOutput, checkSameShape, checkSeed, checkTensor } from '../validate';
 import { checkCondFn, checkEnum, checkEta, checkModel, checkNoise, resolveSchedule } from './checks';
 import { computeTables, type DiffusionTables } from './coefficients';
 import { calcBpdLoopOf, minSnrWeights, priorBpdOf, trainingLossesOf, vbTermsOf, type ModelCall } from './objectives';
@@ -233,6 +233,7 @@ export class GaussianDiffusion implements DiffusionTables {
   qSample(xStart: tf.Tensor, t: TimestepsInput, noise?: tf.Tensor, options: QSampleOptions = {}): tf.Tensor {
     const fn = 'qSample';
     const ts = this.begin(fn, 'xStart', xStart, t);
+    checkSeed(fn, 'options.seed', options.seed);
     if (noise !== undefined) checkNoise(fn, xStart, noise);
     return tf.tidy(() => qSampleOf(this, xStart, ts, noise ?? standardNormal(xStart.shape, options.seed)));
   }
@@ -290,6 +291,7 @@ export class GaussianDiffusion implements DiffusionTables {
   pSample(model: DiffusionModel, x: tf.Tensor, t: TimestepsInput, options: PSampleOptions = {}): SampleStep {
     const fn = 'pSample';
     const ts = this.begin(fn, 'x', x, t);
+    checkSeed(fn, 'options.seed', options.seed);
     checkModel(fn, model);
     checkCondFn(fn, options.condFn);
     if (options.noise !== undefined) checkNoise(fn, x, options.noise);
@@ -314,6 +316,7 @@ export class GaussianDiffusion implements DiffusionTables {
   ddimSample(model: DiffusionModel, x: tf.Tensor, t: TimestepsInput, options: DdimSampleOptions = {}): SampleStep {
     const fn = 'ddimSample';
     const ts = this.begin(fn, 'x', x, t);
+    checkSeed(fn, 'options.seed', options.seed);
     checkModel(fn, model);
     checkCondFn(fn, options.condFn);
     const eta = checkEta(fn, options.eta ?? 0);
@@ -435,6 +438,7 @@ export class GaussianDiffusion implements DiffusionTables {
   ): TrainingLosses {
     const fn = 'trainingLosses';
     const ts = this.begin(fn, 'xStart', xStart, t);
+    checkSeed(fn, 'options.seed', options.seed);
     checkModel(fn, model);
     if (options.noise !== undefined) checkNoise(fn, xStart, options.noise);
     const weights = options.minSnrGamma === undefined ? null : minSnrWeights(fn, this, options.minSnrGamma);
@@ -494,6 +498,7 @@ export class GaussianDiffusion implements DiffusionTables {
    */
   calcBpdLoop(model: DiffusionModel, xStart: tf.Tensor, options: CalcBpdLoopOptions = {}): BpdLoopResult {
     const fn = 'calcBpdLoop';
+    checkSeed(fn, 'options.seed', options.seed);
     checkTensor(fn, 'xStart', xStart, { minRank: 2 });
     checkModel(fn, model);
     return calcBpdLoopOf(fn, this, this.modelCall(fn, model, options.modelKwargs), xStart, {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
 import { checkNumTimesteps } from '../schedules/validate';
 import { seededUniform } from '../random';
+import { checkInteger, checkSeed } from '../validate';
 import type { TimestepSample, TimestepSampleOptions, TimestepSampler } from './timestep-sampler';
 
 /**
@@ -43,10 +44,9 @@ export abstract class ScheduleSampler implements TimestepSampler {
    */
   sample(batchSize: number, options: TimestepSampleOptions = {}): TimestepSample {
     const fn = `${this.constructor.name}.sample`;
-    if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'batchSize', `must be a positive integer, got ${describeValue(batchSize)}`);
-    }
-    const random = options.random ?? seededUniform(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+    checkInteger(fn, 'batchSize', batchSize, { min: 1 });
+    const seed = checkSeed(fn, 'options.seed', options.seed);
+    const random = options.random ?? seededUniform(seed ?? Math.floor(Math.random() * 2 ** 32));
     const w = this.weights();
     const total = w.reduce((a, b) => a + b, 0);
     const cdf = new Float64Array(w.length);

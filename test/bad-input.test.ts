@@ -207,3 +207,42 @@ describe('bad input is a DifflibError naming the function and argument, made bef
     expect(e).toBeInstanceOf(DifflibError);
   });
 });
+
+describe('one seed rule everywhere: an integer in [0, 2^32)', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  it('every function that takes a seed refuses the same values, naming options.seed', async () => {
+    const { DDIMScheduler, annealedLangevinDynamics, denoisingScoreMatchingLoss, eightGaussians, geometricSigmas, sampleProgressive } = await import('../src/index');
+    const x = tf.zeros([2, 4, 4, 1]);
+    const model2C: DiffusionModel = (xt) => tf.concat([tf.zerosLike(xt), tf.zerosLike(xt)], -1);
+    const eps = tf.zeros([2, 4, 4, 1]);
+    const ddim = new DDIMScheduler();
+    ddim.setTimesteps(4);
+    const sigmas = geometricSigmas(1, 0.1, 3);
+    const calls: Array<[string, (seed: number) => unknown]> = [
+      ['qSample', (seed) => diffusion.qSample(x, [1, 2], undefined, { seed })],
+      ['pSample', (seed) => diffusion.pSample(model2C, x, [1, 2], { seed })],
+      ['ddimSample', (seed) => diffusion.ddimSample(model2C, x, [1, 2], { seed })],
+      ['trainingLosses', (seed) => diffusion.trainingLosses(model2C, x, [1, 2], { seed })],
+      ['calcBpdLoop', (seed) => diffusion.calcBpdLoop(model2C, x, { seed })],
+      ['UniformSampler.sample', (seed) => new UniformSampler(10).sample(2, { seed })],
+      ['sampleProgressive', (seed) => sampleProgressive(diffusion, model2C, [2, 4, 4, 1], { seed })],
+      ['DDIMScheduler.step', (seed) => ddim.step(eps, ddim.timesteps[0]!, x, { seed, eta: 1 })],
+      ['denoisingScoreMatchingLoss', (seed) => denoisingScoreMatchingLoss((xt) => tf.zerosLike(xt), x, [0, 1], sigmas, { seed })],
+      ['eightGaussians', (seed) => eightGaussians(4, { seed })],
+    ];
+    for (const [fn, call] of calls) {
+      for (const bad of [-1, 0.5, 2 ** 32, Number.NaN, '1' as unknown as number]) {
+        expectDifflibError(() => call(bad), fn, 'options.seed', 'INVALID_ARGUMENT');
+      }
+    }
+    // The one async function: it rejects instead.
+    await expect(annealedLangevinDynamics((xt) => tf.zerosLike(xt), x, sigmas, { seed: 0.5 })).rejects.toMatchObject({
+      functionName: 'annealedLangevinDynamics',
+      argument: 'options.seed',
+    });
+    // The largest seed is accepted.
+    tf.dispose(diffusion.qSample(x, [1, 2], undefined, { seed: 2 ** 32 - 1 }));
+    tf.dispose([x, eps]);
+  });
+});

@@ -3,7 +3,7 @@ import type { GaussianDiffusionConfig } from '../diffusion/options';
 import { DifflibError, describeValue } from '../errors';
 import { UNet, createUNet, type CreateUNetOptions } from '../nn/unet';
 import type { UNetConfig } from '../nn/unet-config';
-import { schedulerFromConfig } from '../sampling/schedulers/from-config';
+import { schedulerConfigJson, schedulerFromConfig } from '../sampling/schedulers/from-config';
 import type { Scheduler } from '../sampling/schedulers/scheduler';
 import { NoiseSchedule } from '../schedules/noise-schedule';
 import { readSafetensors } from './safetensors-read';
@@ -73,7 +73,7 @@ export function saveModelFile(parts: ModelFileParts): Uint8Array {
   }
   const metadata: Record<string, string> = { format: 'pt', ...parts.metadata, [KEYS.unet]: JSON.stringify(parts.unet.toConfig()) };
   if (parts.diffusion) metadata[KEYS.diffusion] = JSON.stringify(parts.diffusion.toConfig());
-  if (parts.scheduler) metadata[KEYS.scheduler] = JSON.stringify(parts.scheduler.toConfig());
+  if (parts.scheduler) metadata[KEYS.scheduler] = schedulerConfigJson(parts.scheduler);
   return exportTorchStateDict(parts.unet, metadata);
 }
 
@@ -125,7 +125,8 @@ function readSafetensorsAs(fn: string, bytes: unknown): { metadata: Record<strin
 interface Configs {
   unet: UNetConfig;
   diffusion: GaussianDiffusionConfig | null;
-  scheduler: { _class_name: string } | null;
+  /** diffusers' scheduler_config.json text (it may hold bare -Infinity). */
+  scheduler: string | null;
 }
 
 function readConfigs(fn: string, metadata: Record<string, string>): Configs {
@@ -140,7 +141,7 @@ function readConfigs(fn: string, metadata: Record<string, string>): Configs {
     return {
       unet: parse(KEYS.unet) as UNetConfig,
       diffusion: metadata[KEYS.diffusion] === undefined ? null : (parse(KEYS.diffusion) as GaussianDiffusionConfig),
-      scheduler: metadata[KEYS.scheduler] === undefined ? null : (parse(KEYS.scheduler) as { _class_name: string }),
+      scheduler: metadata[KEYS.scheduler] ?? null,
     };
   }
   if (metadata[LEGACY_KEY] !== undefined) {

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DDIMScheduler,
+  DPMSolverMultistepScheduler,
   DifflibError,
   GaussianDiffusion,
   NoiseSchedule,
@@ -108,6 +109,14 @@ describe('saveModelFile / loadModelFile', () => {
     expect(Array.from(loaded.diffusion!.alphasCumprod)).toEqual(Array.from(diffusion.alphasCumprod));
     expect(loaded.scheduler!.toConfig()).toEqual(scheduler.toConfig());
     tf.dispose([x, t, a, b]);
+    unet.dispose();
+    loaded.unet.dispose();
+  });
+
+  it('keeps a scheduler config with non-finite values (DPM-Solver: lambda_min_clipped −∞)', () => {
+    const unet = seededUNet();
+    const loaded = loadModelFile(saveModelFile({ unet, scheduler: new DPMSolverMultistepScheduler() }));
+    expect(loaded.scheduler!.config['lambda_min_clipped']).toBe(-Infinity);
     unet.dispose();
     loaded.unet.dispose();
   });

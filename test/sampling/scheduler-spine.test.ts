@@ -119,3 +119,20 @@ describe('float32 table arithmetic (facts from torch 1.13 and numpy 1.24)', () =
     expect(Array.from(numpyInterp([-1, 0, 0.25, 2, 5], [0, 1, 2], [10, 20, 40]))).toEqual([10, 10, 12.5, 40, 40]);
   });
 });
+
+describe('scheduler_config.json text as diffusers writes it', () => {
+  it('reads bare -Infinity / NaN (Python json) and writes them back, so a DPM-Solver config round-trips', async () => {
+    const { DPMSolverMultistepScheduler, schedulerConfigJson } = await import('../../src/index');
+    const text = schedulerConfigJson(new DPMSolverMultistepScheduler({ algorithmType: 'dpmsolver++', solverOrder: 2 }));
+    expect(text).toContain('"lambda_min_clipped": -Infinity');
+    expect(() => JSON.parse(text)).toThrow(); // what JSON.parse makes of diffusers' own files
+    const again = schedulerFromConfig(text);
+    expect(again.config['lambda_min_clipped']).toBe(-Infinity);
+    expect(schedulerConfigJson(again)).toBe(text);
+    // Keys sorted, strings with the tokens inside them untouched.
+    const odd = schedulerFromConfig('{"_class_name": "DDIMScheduler", "_diffusers_version": "NaN -Infinity", "num_train_timesteps": 10}');
+    expect(odd.config['num_train_timesteps']).toBe(10);
+    expectDifflibError(() => schedulerFromConfig('{"_class_name": '), 'schedulerFromConfig', 'config');
+    expectDifflibError(() => schedulerFromConfig('[1]'), 'schedulerFromConfig', 'config');
+  });
+});

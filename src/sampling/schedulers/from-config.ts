@@ -1,5 +1,6 @@
 import { DifflibError, describeValue } from '../../errors';
 import { optionsFromConfig, type ConfigSchema, type NeutralKeys } from './config';
+import { parseConfigJson, stringifyConfigJson } from './config-json';
 import type { Scheduler } from './scheduler';
 import { DDIMScheduler } from './ddim';
 import { DPMSolverMultistepScheduler } from './dpmsolver-multistep';
@@ -57,7 +58,8 @@ export interface SchedulerFromConfigOptions {
  * value is `null` or `false` (an unused feature), and refused otherwise, since they would
  * change the results; bad values are refused. `toConfig()` gives the config back.
  *
- * @param config - the parsed JSON.
+ * @param config - the parsed JSON, or its text (read as diffusers writes it, with bare
+ *   `NaN` / `Infinity` / `-Infinity`, which `JSON.parse` refuses; see {@link schedulerConfigJson}).
  * @param options - where warnings go.
  * @returns the scheduler, before `setTimesteps`.
  * @throws DifflibError naming `config._class_name` for a class difflib does not have, or
@@ -70,8 +72,9 @@ export interface SchedulerFromConfigOptions {
  * scheduler.setTimesteps(25);
  * ```
  */
-export function schedulerFromConfig(config: { _class_name: string; [key: string]: unknown }, options: SchedulerFromConfigOptions = {}): Scheduler {
+export function schedulerFromConfig(config: { _class_name: string; [key: string]: unknown } | string, options: SchedulerFromConfigOptions = {}): Scheduler {
   const fn = 'schedulerFromConfig';
+  if (typeof config === 'string') config = parseConfigJson(fn, config) as { _class_name: string };
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'config', `must be a diffusers scheduler config object, got ${describeValue(config)}`);
   }
@@ -87,4 +90,25 @@ export function schedulerFromConfig(config: { _class_name: string; [key: string]
   }
   const warn = options.warn ?? ((message: string) => console.warn(message));
   return entry.create(optionsFromConfig(fn, className as string, entry.schema, entry.neutral, config, warn));
+}
+
+/**
+ * A scheduler's config as the text of diffusers' `scheduler_config.json` (keys sorted,
+ * non-finite numbers as Python's json module writes them), for diffusers to read — or
+ * {@link schedulerFromConfig}, which reads it back exactly. `JSON.stringify(toConfig())`
+ * would turn DPM-Solver's `lambda_min_clipped: -Infinity` into `null`.
+ *
+ * @param scheduler - any scheduler.
+ * @returns the JSON text.
+ *
+ * @example
+ * ```ts
+ * writeFileSync('scheduler_config.json', schedulerConfigJson(new DPMSolverMultistepScheduler()));
+ * ```
+ */
+export function schedulerConfigJson(scheduler: Scheduler): string {
+  if (scheduler === null || typeof scheduler !== 'object' || typeof scheduler.toConfig !== 'function') {
+    throw new DifflibError('INVALID_ARGUMENT', 'schedulerConfigJson', 'scheduler', `must be a Scheduler, got ${describeValue(scheduler)}`);
+  }
+  return stringifyConfigJson(scheduler.toConfig());
 }

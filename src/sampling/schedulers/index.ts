@@ -13,5 +13,5 @@ export { KDPM2DiscreteScheduler, type KDPM2DiscreteSchedulerOptions, type KDPM2D
 export { LMSDiscreteScheduler, type LMSDiscreteSchedulerOptions, type LMSDiscreteStepOutput } from './lms-discrete';
 export { UniPCMultistepScheduler, type UniPCMultistepSchedulerOptions, type UniPCStepOutput } from './unipc-multistep';
 export type { TimestepSpacing } from './spacing';
-export { schedulerFromConfig, type SchedulerFromConfigOptions } from './from-config';
+export { schedulerConfigJson, schedulerFromConfig, type SchedulerFromConfigOptions } from './from-config';
 export type { Scheduler, SchedulerStepOptions, SchedulerStepOutput } from './scheduler';

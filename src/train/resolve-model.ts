@@ -16,6 +16,8 @@ export interface ResolvedModel {
   checkInput: (fn: string, x0: tf.Tensor, kwargs: ModelKwargs) => void;
   /** The number of labels the model embeds, or null when it does not say. */
   numClasses: number | null;
+  /** The model's config (`toConfig()`), or null for a model without one. */
+  config: () => Record<string, unknown> | null;
 }
 
 /**
@@ -28,7 +30,7 @@ export function resolveTrainableModel(fn: string, arg: string, given: unknown): 
   if (model === null || typeof model !== 'object' || typeof (model as TrainableModel).forward !== 'function') {
     throw new DifflibError('INVALID_ARGUMENT', fn, arg, `must be a UNet or a TrainableModel { forward, trainableVariables }, got ${describeValue(model)}`);
   }
-  const { forward, trainableVariables, checkInput, numClasses } = model as TrainableModel;
+  const { forward, trainableVariables, checkInput, numClasses, toConfig } = model as TrainableModel;
   const isRecord = trainableVariables !== null && typeof trainableVariables === 'object' && !Array.isArray(trainableVariables);
   const names = isRecord ? Object.keys(trainableVariables) : Array.isArray(trainableVariables) ? trainableVariables.map((_, i) => String(i)) : [];
   const variables = checkVariables(fn, `${arg}.trainableVariables`, isRecord ? Object.values(trainableVariables) : trainableVariables);
@@ -44,5 +46,6 @@ export function resolveTrainableModel(fn: string, arg: string, given: unknown): 
     names,
     checkInput: checkInput ? (f, x0, kwargs) => checkInput.call(model, f, x0, kwargs) : () => undefined,
     numClasses: numClasses ?? null,
+    config: typeof toConfig === 'function' ? () => toConfig.call(model) : () => null,
   };
 }

@@ -52,4 +52,9 @@ export interface TrainableModel {
    * that the null label is one of them.
    */
   numClasses?: number;
+  /**
+   * A JSON-safe description that rebuilds the network (the U-Net's `toConfig()`);
+   * checkpoints store it, so a run can be resumed from its files alone.
+   */
+  toConfig?(): Record<string, unknown>;
 }

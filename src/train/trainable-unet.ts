@@ -33,6 +33,7 @@ export function trainableUNet(unet: UNet): TrainableModel {
   return {
     forward: unet.forward,
     trainableVariables,
+    toConfig: () => ({ ...unet.toConfig() }),
     ...(numClasses !== null ? { numClasses } : {}),
     checkInput(fn: string, x0: tf.Tensor, kwargs: ModelKwargs): void {
       const expected = [x0.shape[0]!, imageSize, imageSize, inChannels];

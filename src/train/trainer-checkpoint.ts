@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
+import type { GaussianDiffusionConfig } from '../diffusion/options';
 import { DifflibError, describeValue } from '../errors';
 import type { AdamW } from './adamw';
 import type { Checkpoint, CheckpointTensor } from './checkpoint-store';
@@ -21,6 +22,8 @@ export interface TrainerParts {
   step: number;
   hyperparameters: ResolvedHyperparameters;
   diffusion: GaussianDiffusion;
+  /** The model's `toConfig()`, stored so the run rebuilds from its files (null without one). */
+  modelConfig: Record<string, unknown> | null;
   names: readonly string[];
   variables: readonly tf.Variable[];
   emas: readonly EMA[];
@@ -47,6 +50,10 @@ interface TrainerState {
   step: number;
   hyperparameters: ResolvedHyperparameters;
   diffusion: DiffusionFingerprint;
+  /** The process's config, `GaussianDiffusion.fromConfig` rebuilds it (null in a version-1 file). */
+  process: GaussianDiffusionConfig | null;
+  /** The model's config (`UNet.fromConfig` for a U-Net), or null. */
+  model: Record<string, unknown> | null;
   parameters: Array<{ name: string; shape: number[] }>;
   optimizerStep: number;
   /** The sampler's `state()`, or null for a sampler without one. */
@@ -90,6 +97,8 @@ export async function captureCheckpoint(parts: TrainerParts): Promise<Checkpoint
     step: parts.step,
     hyperparameters: parts.hyperparameters,
     diffusion: fingerprint(parts.diffusion),
+    process: parts.diffusion.toConfig(),
+    model: parts.modelConfig,
     parameters: parts.names.map((name, i) => ({ name, shape: [...parts.variables[i]!.shape] })),
     optimizerStep: parts.optimizer.step,
     samplerState: parts.sampler.state?.() ?? null,
@@ -167,9 +176,11 @@ function checkState(fn: string, checkpoint: Checkpoint): TrainerState {
     if (state.resampler !== null && !isRecord(state.resampler)) {
       throw damaged(`has resampler ${describeValue(state.resampler)}; expected null or a loss history object`);
     }
-    return { ...(state as TrainerState), version: VERSION, hyperparameters, samplerState: state.resampler };
+    return { ...(state as TrainerState), version: VERSION, hyperparameters, samplerState: state.resampler, process: null, model: null };
   }
   if (state.samplerState === undefined) throw damaged('has no samplerState; expected null or the timestep sampler\'s state');
+  if (!isRecord(state.process)) throw damaged(`has process ${describeValue(state.process)}; expected the process config (GaussianDiffusion.toConfig())`);
+  if (state.model !== null && !isRecord(state.model)) throw damaged(`has model ${describeValue(state.model)}; expected null or the model config`);
   return { ...(state as TrainerState), hyperparameters };
 }
 

@@ -366,6 +366,7 @@ export class Trainer {
       step: this.completedSteps,
       hyperparameters: this.hyperparameters,
       diffusion: this.diffusion,
+      modelConfig: this.model.config(),
       names: this.model.names,
       variables: this.variables,
       emas: this.emas,

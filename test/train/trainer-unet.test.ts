@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { DifflibError } from '../../src/index';
+import { DifflibError, GaussianDiffusion, UNet, type GaussianDiffusionConfig, type UNetConfig } from '../../src/index';
 import { Trainer, trainableUNet, type Checkpoint, type StepLog, type TrainerOptions } from '../../src/train';
 import { useBackend } from '../backends';
 import { countReadbacksAsync } from '../helpers';
@@ -205,6 +205,14 @@ describe('the U-Net as a TrainableModel (trainableUNet)', () => {
     let saved: Checkpoint | undefined;
     await trainer.save({ write: async (c) => void (saved = c), read: async () => saved! });
     expect((saved!.state['parameters'] as Array<{ name: string }>).map((p) => p.name)).toEqual(paths);
+    // The checkpoint holds the configs that rebuild the run: the process and the U-Net.
+    const state = JSON.parse(JSON.stringify(saved!.state)) as { process: GaussianDiffusionConfig; model: UNetConfig };
+    const process = GaussianDiffusion.fromConfig(state.process);
+    expect(Array.from(process.alphasCumprod)).toEqual(Array.from(options.diffusion.alphasCumprod));
+    expect(process.modelVarType).toBe(options.diffusion.modelVarType);
+    const rebuilt = UNet.fromConfig(state.model);
+    expect(rebuilt.config).toEqual(unet.config);
+    rebuilt.dispose();
     tf.dispose([x0, labels]);
   });
 });

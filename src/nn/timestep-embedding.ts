@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkInteger } from '../validate';
 import { DifflibError, describeValue } from '../errors';
 import { sinCos } from './sincos';
 
@@ -32,9 +33,7 @@ export function timestepEmbedding(t: tf.Tensor1D, dim: number, maxPeriod = 10000
   if (t.dtype !== 'int32' && t.dtype !== 'float32') {
     throw new DifflibError('INVALID_ARGUMENT', fn, 't', `must have dtype int32 or float32, got ${t.dtype}`);
   }
-  if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'dim', `must be a positive integer, got ${describeValue(dim)}`);
-  }
+  checkInteger(fn, 'dim', dim, { min: 1 });
   if (typeof maxPeriod !== 'number' || !(maxPeriod > 0) || !Number.isFinite(maxPeriod)) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'maxPeriod', `must be a finite positive number, got ${describeValue(maxPeriod)}`);
   }

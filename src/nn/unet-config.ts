@@ -1,4 +1,5 @@
 import { DifflibError, describeValue } from '../errors';
+import { checkInteger } from '../validate';
 
 /**
  * The knobs of ADM's `UNetModel` (improved-diffusion / guided-diffusion), camelCased.
@@ -78,11 +79,7 @@ export function resolveUNetConfig(config: UNetConfig): ResolvedUNetConfig {
     ...config,
     numClasses: config.numClasses ?? null,
   };
-  const positiveInt = (arg: keyof UNetConfig, v: unknown) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, `config.${arg}`, `must be a positive integer, got ${describeValue(v)}`);
-    }
-  };
+  const positiveInt = (arg: keyof UNetConfig, v: unknown) => checkInteger(fn, `config.${arg}`, v, { min: 1 });
   for (const arg of ['imageSize', 'inChannels', 'modelChannels', 'outChannels', 'numResBlocks'] as const) positiveInt(arg, c[arg]);
   if (c.numClasses !== null) positiveInt('numClasses', c.numClasses);
   if (!Array.isArray(c.channelMult) || c.channelMult.length === 0) {

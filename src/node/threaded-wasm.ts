@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { checkInteger } from '../validate';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -84,9 +85,7 @@ type ModuleFactory = (config: {
  */
 export function registerThreadedWasmBackend(options: ThreadedWasmOptions = {}): void {
   const threads = options.threads ?? Math.min(MAX_THREADS, os.availableParallelism());
-  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
-    throw new DifflibError('INVALID_ARGUMENT', FN, 'options.threads', `must be an integer in [1, ${MAX_THREADS}], got ${describeValue(threads)}`);
-  }
+  checkInteger(FN, 'options.threads', threads, { min: 1, max: MAX_THREADS });
   // Not tf.findBackend: that would start the backend it looks up.
   if (tf.engine().registry['wasm'] !== undefined) {
     throw new DifflibError(

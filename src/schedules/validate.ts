@@ -1,14 +1,12 @@
 import { DifflibError, describeValue } from '../errors';
+import { checkInteger } from '../validate';
 
 /**
  * Checks a user-facing step count: a positive integer.
  * @internal
  */
 export function checkNumTimesteps(fn: string, arg: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, arg, `must be a positive integer, got ${describeValue(value)}`);
-  }
-  return value;
+  return checkInteger(fn, arg, value, { min: 1 });
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../errors';
-import { checkSeed, checkTensor } from '../validate';
+import { checkInteger, checkSeed, checkTensor } from '../validate';
 import { checkSigmas } from './noise-levels';
 import { evaluateScore, type ScoreModel } from './score-model';
 import { standardNormal } from '../random-normal';
@@ -73,9 +73,7 @@ export async function annealedLangevinDynamics<X extends tf.Tensor>(
   checkTensor(fn, 'xInit', xInit, { minRank: 1 });
   const table = checkSigmas(fn, sigmas, { decreasing: true });
   const { stepsPerLevel = 100, stepSize = 2e-5, seed, denoiseLastStep = false, onProgress, signal } = options ?? {};
-  if (typeof stepsPerLevel !== 'number' || !Number.isInteger(stepsPerLevel) || stepsPerLevel < 1) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.stepsPerLevel', `must be a positive integer, got ${describeValue(stepsPerLevel)}`);
-  }
+  checkInteger(fn, 'options.stepsPerLevel', stepsPerLevel, { min: 1 });
   if (typeof stepSize !== 'number' || !Number.isFinite(stepSize) || !(stepSize > 0)) {
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.stepSize', `must be a finite number > 0, got ${describeValue(stepSize)}`);
   }

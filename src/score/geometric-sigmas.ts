@@ -1,4 +1,5 @@
 import { DifflibError, describeValue } from '../errors';
+import { checkInteger } from '../validate';
 import { linspace } from '../schedules/linspace';
 
 /**
@@ -31,9 +32,7 @@ export function geometricSigmas(sigmaMax: number, sigmaMin: number, numLevels: n
       `must be a finite number > sigmaMin (${sigmaMin}), got ${describeValue(sigmaMax)}`,
     );
   }
-  if (typeof numLevels !== 'number' || !Number.isInteger(numLevels) || numLevels < 2) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'numLevels', `must be an integer >= 2, got ${describeValue(numLevels)}`);
-  }
+  checkInteger(fn, 'numLevels', numLevels, { min: 2 });
   const sigmas = linspace(Math.log10(sigmaMax), Math.log10(sigmaMin), numLevels).map((e) => 10 ** e);
   sigmas[0] = sigmaMax;
   sigmas[numLevels - 1] = sigmaMin;

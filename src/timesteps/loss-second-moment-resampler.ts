@@ -1,4 +1,5 @@
 import { DifflibError, describeValue } from '../errors';
+import { checkInteger } from '../validate';
 import { ScheduleSampler } from './schedule-sampler';
 
 /** The loss history of a {@link LossSecondMomentResampler}, as plain numbers (for checkpoints). */
@@ -46,9 +47,7 @@ export class LossSecondMomentResampler extends ScheduleSampler {
     super(numTimesteps, fn);
     const historyPerTerm = options.historyPerTerm ?? 10;
     const uniformProb = options.uniformProb ?? 0.001;
-    if (!Number.isInteger(historyPerTerm) || historyPerTerm < 1) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'options.historyPerTerm', `must be a positive integer, got ${describeValue(historyPerTerm)}`);
-    }
+    checkInteger(fn, 'options.historyPerTerm', historyPerTerm, { min: 1 });
     if (typeof uniformProb !== 'number' || !(uniformProb >= 0 && uniformProb <= 1)) {
       throw new DifflibError('INVALID_ARGUMENT', fn, 'options.uniformProb', `must lie in [0, 1], got ${describeValue(uniformProb)}`);
     }

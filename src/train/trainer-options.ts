@@ -1,4 +1,5 @@
 import { checkDataRangeOption, type DataRange } from '../data/data-range';
+import { checkInteger, checkSeed } from '../validate';
 import { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
 import { DifflibError, describeValue } from '../errors';
 import type { UNet } from '../nn/unet';
@@ -141,10 +142,7 @@ export type ResolvedHyperparameters = Required<
 /** Validates and completes the hyperparameters. @internal */
 export function resolveHyperparameters(fn: string, options: TrainerHyperparameters): ResolvedHyperparameters {
   const positiveInteger = (name: string, value: unknown, min: number): number => {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, `options.${name}`, `must be an integer >= ${min}, got ${describeValue(value)}`);
-    }
-    return value;
+    return checkInteger(fn, `options.${name}`, value, { min });
   };
   const nonNegative = (name: string, value: unknown): number => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
@@ -176,9 +174,7 @@ export function resolveHyperparameters(fn: string, options: TrainerHyperparamete
     throw new DifflibError('INVALID_ARGUMENT', fn, 'options.resampler', `must be an options object, got ${describeValue(resampler)}`);
   }
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
-  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'options.seed', `must be an integer in [0, 2^32), got ${describeValue(seed)}`);
-  }
+  checkSeed(fn, 'options.seed', seed);
   return {
     batchSize,
     microbatch,

@@ -206,7 +206,7 @@ describe('a state.json with wrong-typed fields names the file and the field', ()
     ['a step that is a string', (s) => (s['step'] = '2'), 'has step "2"; expected a non-negative integer'],
     ['a negative step', (s) => (s['step'] = -1), 'has step -1; expected a non-negative integer'],
     ['a fractional optimizer step', (s) => (s['optimizerStep'] = 1.5), 'has optimizerStep 1.5; expected a non-negative integer'],
-    ['a batch size that is a string', (s) => (s['hyperparameters'].batchSize = '4'), 'has a bad hyperparameters.batchSize: must be an integer >= 1, got "4"'],
+    ['a batch size that is a string', (s) => (s['hyperparameters'].batchSize = '4'), 'has a bad hyperparameters.batchSize: must be a positive integer, got "4"'],
     ['EMA rates that are not numbers', (s) => (s['hyperparameters'].emaRates = 'fast'), 'has a bad hyperparameters.emaRates: must be an array of distinct numbers in [0, 1), got "fast"'],
     ['no hyperparameters', (s) => delete s['hyperparameters'], 'has hyperparameters undefined; expected an object'],
     ['a fingerprint field of the wrong type', (s) => (s['diffusion'].numTimesteps = '8'), 'has diffusion.numTimesteps "8"; expected a number'],

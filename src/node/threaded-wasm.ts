@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { DifflibError, describeValue } from '../errors';
+import { DifflibError } from '../errors';
 
 const FN = 'registerThreadedWasmBackend';
 

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { DifflibError, describeValue } from '../errors';
 import { checkNumTimesteps } from '../schedules/validate';
 import { seededUniform } from '../random';
 import { checkInteger, checkSeed } from '../validate';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { f32, numpyArange, numpyInterp, numpyLinspace, roundHalfEven } from './float32';
+import { linspace } from '../../schedules/linspace';
+import { f32, numpyArange, numpyInterp, roundHalfEven } from './float32';
 import type { SchedulerStepOutput } from './scheduler';
 import { karrasSigmas, sigmaToT } from './sigmas';
 import type { TimestepSpacing } from './spacing';
@@ -95,7 +96,7 @@ export function clippedLastTimestep(alphasCumprod: Float32Array, lambdaMin: numb
  * @internal
  */
 export function multistepTimesteps(spacing: TimestepSpacing, T: number, last: number, N: number, stepsOffset: number): number[] {
-  if (spacing === 'linspace') return Array.from(numpyLinspace(0, last - 1, N + 1), roundHalfEven).reverse().slice(0, N);
+  if (spacing === 'linspace') return Array.from(linspace(0, last - 1, N + 1), roundHalfEven).reverse().slice(0, N);
   if (spacing === 'leading') {
     const ratio = Math.floor(last / (N + 1));
     return Array.from({ length: N }, (_, i) => (N - i) * ratio + stepsOffset);

@@ -101,22 +101,6 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
- * `np.linspace(start, stop, num)` in float64: `start + i·step` with the last element set
- * to `stop` exactly.
- */
-export function numpyLinspace(start: number, stop: number, num: number): Float64Array {
-  const out = new Float64Array(num);
-  if (num === 1) {
-    out[0] = start;
-    return out;
-  }
-  const step = (stop - start) / (num - 1);
-  for (let i = 0; i < num; i++) out[i] = i * step + start;
-  out[num - 1] = stop;
-  return out;
-}
-
-/**
  * `np.arange(start, stop, step)` in float64: ceil((stop − start)/step) values
  * start + i·δ, where numpy's δ is (start + step) − start, not step itself.
  */

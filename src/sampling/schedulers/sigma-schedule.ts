@@ -3,7 +3,8 @@ import { describeValue } from '../../errors';
 import { checkTensor } from '../../validate';
 import { alphasCumprodOf, diffusersBetas, type BetaConfig } from './betas';
 import type { ConfigKey, ConfigSchema } from './config';
-import { f32, numpyInterp, numpyLinspace, torchLinspaceF32 } from './float32';
+import { linspace } from '../../schedules/linspace';
+import { f32, numpyInterp, torchLinspaceF32 } from './float32';
 import { SchedulerBase } from './scheduler';
 import { karrasSigmas, logSigmasF32, sigmaToT, sigmasOfAlphasCumprod } from './sigmas';
 import { spacedTimesteps, type TimestepSpacing } from './spacing';
@@ -68,7 +69,7 @@ export function sigmaAlphasCumprod(betas: Float32Array, zeroTerminalSnr: boolean
  * @internal
  */
 export function sigmaTimesteps(spacing: TimestepSpacing, T: number, N: number, stepsOffset: number): Float64Array {
-  if (spacing === 'linspace') return Float64Array.from(numpyLinspace(0, T - 1, N), f32).reverse();
+  if (spacing === 'linspace') return Float64Array.from(linspace(0, T - 1, N), f32).reverse();
   return Float64Array.from(spacedTimesteps(spacing, T, N, stepsOffset));
 }
 

@@ -1,4 +1,5 @@
-import { f32, numpyLinspace } from './float32';
+import { linspace } from '../../schedules/linspace';
+import { f32 } from './float32';
 
 /**
  * Noise levels of the sigma-space (Karras et al. 2022) view of a discrete process,
@@ -22,7 +23,7 @@ export function logSigmasF32(sigmas: Float32Array): Float32Array {
  * `_convert_to_karras`).
  */
 export function karrasSigmas(sigmaMin: number, sigmaMax: number, n: number, rho = 7): Float64Array {
-  const ramp = numpyLinspace(0, 1, n);
+  const ramp = linspace(0, 1, n);
   const minInvRho = sigmaMin ** (1 / rho);
   const maxInvRho = sigmaMax ** (1 / rho);
   return ramp.map((r) => (maxInvRho + r * (minInvRho - maxInvRho)) ** rho);

@@ -1,4 +1,5 @@
-import { numpyArange, numpyLinspace, roundHalfEven } from './float32';
+import { linspace } from '../../schedules/linspace';
+import { numpyArange, roundHalfEven } from './float32';
 
 /** diffusers' `timestep_spacing` values. */
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
@@ -18,5 +19,5 @@ export function spacedTimesteps(spacing: TimestepSpacing, T: number, N: number, 
     return Array.from({ length: N }, (_, i) => (N - 1 - i) * ratio + stepsOffset);
   }
   if (spacing === 'trailing') return Array.from(numpyArange(T, 0, -T / N), (t) => roundHalfEven(t) - 1);
-  return Array.from(numpyLinspace(0, T - 1, N), roundHalfEven).reverse();
+  return Array.from(linspace(0, T - 1, N), roundHalfEven).reverse();
 }

@@ -14,7 +14,7 @@ import { standardNormal } from '../../src/random-normal';
 import { IOHandlerCheckpointStore, Trainer, type Checkpoint, type CheckpointStore, type StepLog, type TrainableModel, type TrainerOptions } from '../../src/train';
 import { stepSeed } from '../../src/train/step-seeds';
 import { useBackend } from '../backends';
-import { countReadbacksAsync } from '../helpers';
+import { countReadbacksAsync, expectDifflibError } from '../helpers';
 import { makeDiffusion, makeOpsModel, randomBatch, stateBytes, type OpsModel, type StateBytes } from './fixtures';
 
 const B = 8;
@@ -124,23 +124,6 @@ function referenceLosses(trainer: Trainer, forward: TrainableModel['forward'], s
   );
   tf.dispose([x0, noise]);
   return losses;
-}
-
-/** Throws `body` a DifflibError naming fn and argument, having made no tensor. */
-function expectSyncRefusal(body: () => unknown, fn: string, argument: string, code?: string): DifflibError {
-  const before = tf.memory().numTensors;
-  let caught: unknown;
-  try {
-    body();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, argument).toBeInstanceOf(DifflibError);
-  const e = caught as DifflibError;
-  expect([e.functionName, e.argument], e.message).toEqual([fn, argument]);
-  if (code) expect(e.code).toBe(code);
-  expect(tf.memory().numTensors, `tensors made before refusing ${argument}`).toBe(before);
-  return e;
 }
 
 async function expectStepRefusal(body: () => Promise<unknown>, argument: string, code?: string): Promise<DifflibError> {
@@ -282,16 +265,16 @@ describe('a model of your own', () => {
       { fn: 'Trainer.step', shape: [B, 8, 8, 1], keys: ['y'] },
     ]);
     // numClasses: a null label the model does not embed is refused at construction.
-    expectSyncRefusal(() => makeTrainer({ model: checked, labelDropout: { probability: 0.1, nullLabel: 5 } }), 'Trainer', 'options.labelDropout.nullLabel', 'INVALID_ARGUMENT');
+    expectDifflibError(() => makeTrainer({ model: checked, labelDropout: { probability: 0.1, nullLabel: 5 } }), 'Trainer', 'options.labelDropout.nullLabel', 'INVALID_ARGUMENT');
     tf.dispose([tall, x0, labels]);
   });
 
   test('bad checkInput or numClasses members are refused by name', () => {
     const model = makeOpsModel();
     cleanup.push(() => model.dispose());
-    expectSyncRefusal(() => makeTrainer({ model: { ...model, checkInput: 'yes' as never } }), 'Trainer', 'options.model.checkInput');
-    expectSyncRefusal(() => makeTrainer({ model: { ...model, numClasses: 0 } }), 'Trainer', 'options.model.numClasses');
-    expectSyncRefusal(() => makeTrainer({ model: { ...model, numClasses: 2.5 } }), 'Trainer', 'options.model.numClasses');
+    expectDifflibError(() => makeTrainer({ model: { ...model, checkInput: 'yes' as never } }), 'Trainer', 'options.model.checkInput');
+    expectDifflibError(() => makeTrainer({ model: { ...model, numClasses: 0 } }), 'Trainer', 'options.model.numClasses');
+    expectDifflibError(() => makeTrainer({ model: { ...model, numClasses: 2.5 } }), 'Trainer', 'options.model.numClasses');
   });
 });
 
@@ -453,11 +436,11 @@ describe('bad option values are refused with a DifflibError before any tensor is
       [{ scheduleSampler: { sample, numTimesteps: T, state: () => 1 } }, 'options.scheduleSampler'],
     ];
     for (const [bad, argument, code] of cases) {
-      expectSyncRefusal(() => new Trainer({ ...base, ...bad } as TrainerOptions), 'Trainer', argument, code);
+      expectDifflibError(() => new Trainer({ ...base, ...bad } as TrainerOptions), 'Trainer', argument, code);
     }
     // Min-SNR-γ weights a prediction of ε, x_0 or v, not of x_{t−1}.
     const previousX = new GaussianDiffusion({ betas: namedBetaSchedule('cosine', T), modelMeanType: 'previous_x', modelVarType: 'fixed_small', lossType: 'mse' });
-    const e = expectSyncRefusal(() => new Trainer({ ...base, diffusion: previousX, minSnrGamma: 5 }), 'Trainer', 'options.minSnrGamma');
+    const e = expectDifflibError(() => new Trainer({ ...base, diffusion: previousX, minSnrGamma: 5 }), 'Trainer', 'options.minSnrGamma');
     expect(e.message).toContain("'previous_x'");
   });
 });

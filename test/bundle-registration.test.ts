@@ -12,9 +12,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUNet, type UNetConfig } from '../src/index';
+import { createUNet } from '../src/index';
 import { useBackend } from './backends';
-import { values } from './helpers';
+import { EVERY_LAYER_UNET, values } from './helpers';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -37,18 +37,7 @@ describe('package.json sideEffects', () => {
   });
 });
 
-/** Small, but with every custom layer: attention at 4×4, nearest upsampling, scale-shift norm. */
-const tiny: UNetConfig = {
-  imageSize: 8,
-  inChannels: 3,
-  modelChannels: 32,
-  outChannels: 3,
-  numResBlocks: 1,
-  attentionResolutions: [2],
-  channelMult: [1, 2],
-  numHeads: 2,
-  useScaleShiftNorm: true,
-};
+const tiny = EVERY_LAYER_UNET;
 const X_SHAPE = [2, 8, 8, 3];
 const T = [3, 640];
 

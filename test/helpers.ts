@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, vi } from 'vitest';
-import { DifflibError } from '../src/index';
+import { DifflibError, type UNetConfig } from '../src/index';
 
 /** Asserts `body` leaves the live tensor count unchanged once its results are disposed. */
 export function expectNoLeak(body: () => tf.TensorContainer): void {
@@ -110,3 +110,16 @@ export function expectIdempotentRegistration(register: () => void, backend: stri
   }
   names.forEach((n, i) => expect(tf.getKernel(n, backend), n).toBe(before[i]));
 }
+
+/** A small U-Net with every custom layer: attention at 4×4, nearest upsampling, scale-shift norm. */
+export const EVERY_LAYER_UNET: UNetConfig = {
+  imageSize: 8,
+  inChannels: 3,
+  modelChannels: 32,
+  outChannels: 3,
+  numResBlocks: 1,
+  attentionResolutions: [2],
+  channelMult: [1, 2],
+  numHeads: 2,
+  useScaleShiftNorm: true,
+};

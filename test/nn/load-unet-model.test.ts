@@ -4,21 +4,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DifflibError, createUNet, loadUNetModel, registerUNetLayers, type UNetConfig } from '../../src/index';
+import { DifflibError, createUNet, loadUNetModel, registerUNetLayers } from '../../src/index';
 import { useBackend } from '../backends';
+import { EVERY_LAYER_UNET } from '../helpers';
 
-/** Small, but with every custom layer: attention at 4×4, nearest upsampling, scale-shift norm. */
-const tiny: UNetConfig = {
-  imageSize: 8,
-  inChannels: 3,
-  modelChannels: 32,
-  outChannels: 3,
-  numResBlocks: 1,
-  attentionResolutions: [2],
-  channelMult: [1, 2],
-  numHeads: 2,
-  useScaleShiftNorm: true,
-};
+const tiny = EVERY_LAYER_UNET;
 
 const CLASS_NAMES = ['DifflibGroupNormalization', 'DifflibNearestUpsampling2D', 'DifflibQKVAttention', 'DifflibTimeConditioning', 'DifflibTimestepEmbedding'];
 

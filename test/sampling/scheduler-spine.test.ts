@@ -136,3 +136,12 @@ describe('scheduler_config.json text as diffusers writes it', () => {
     expectDifflibError(() => schedulerFromConfig('[1]'), 'schedulerFromConfig', 'config');
   });
 });
+
+describe('trained betas', () => {
+  it('every scheduler refuses trainedBetas whose length is not numTrainTimesteps, before any table', async () => {
+    const { SCHEDULER_CLASSES } = await import('../../src/sampling/schedulers/from-config');
+    for (const [name, cls] of Object.entries(SCHEDULER_CLASSES)) {
+      expectDifflibError(() => cls.create({ numTrainTimesteps: 10, trainedBetas: [0.1, 0.2] }), name, 'options.trainedBetas');
+    }
+  });
+});

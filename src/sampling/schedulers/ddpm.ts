@@ -8,7 +8,6 @@ import { f32 } from './float32';
 import { predictOriginalSample, type OriginalSampleConfig } from './original-sample';
 import { SchedulerBase, type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
 import { spacedTimesteps, type TimestepSpacing } from './spacing';
-import { checkTrainedBetasLength } from './trained-betas';
 
 /** diffusers' `variance_type` values difflib implements. */
 export type DDPMVarianceType = 'fixed_small' | 'fixed_small_log' | 'fixed_large' | 'learned' | 'learned_range';
@@ -116,9 +115,6 @@ export class DDPMScheduler extends SchedulerBase {
     this.alphasCumprod = alphasCumprodOf(this.betas);
   }
 
-  protected override checkConfig(): void {
-    checkTrainedBetasLength(this.className, this.config);
-  }
 
   protected computeTimesteps(n: number): number[] {
     const T = this.cfg<number>('num_train_timesteps');

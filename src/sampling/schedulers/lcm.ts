@@ -6,7 +6,6 @@ import { boolean, positiveInteger, positiveNumber, type ConfigSchema } from './c
 import { f32 } from './float32';
 import { predictOriginalSample, type OriginalSampleConfig } from './original-sample';
 import { SchedulerBase, type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
-import { checkTrainedBetasLength } from './trained-betas';
 
 /** diffusers' `LCMScheduler` config keys and defaults. */
 const LCM_SCHEMA: ConfigSchema = {
@@ -118,7 +117,6 @@ export class LCMScheduler extends SchedulerBase {
   }
 
   protected override checkConfig(): void {
-    checkTrainedBetasLength(this.className, this.config);
     const T = this.cfg<number>('num_train_timesteps');
     const original = this.cfg<number>('original_inference_steps');
     if (original > T) {

@@ -7,7 +7,6 @@ import { boolean, oneOf, type ConfigSchema } from './config';
 import { f32 } from './float32';
 import { SchedulerBase, type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
 import { spacedTimesteps, type TimestepSpacing } from './spacing';
-import { checkTrainedBetasLength } from './trained-betas';
 
 /** diffusers' `PNDMScheduler` config keys and defaults. */
 const PNDM_SCHEMA: ConfigSchema = {
@@ -120,9 +119,6 @@ export class PNDMScheduler extends SchedulerBase {
     return this.plms;
   }
 
-  protected override checkConfig(): void {
-    checkTrainedBetasLength(this.className, this.config);
-  }
 
   protected override checkInferenceSteps(fn: string, n: number): void {
     if (!this.cfg<boolean>('skip_prk_steps') && n < PNDM_ORDER) {

@@ -3,6 +3,7 @@ import { DifflibError, describeValue } from '../../errors';
 import { standardNormal } from '../../random-normal';
 import { checkModelOutput, checkSeed, checkTensor, shapeString } from '../../validate';
 import { configFromOptions, type ConfigSchema } from './config';
+import { checkTrainedBetasLength } from './trained-betas';
 
 /**
  * Per-call options of {@link Scheduler.step}: the noise of an ancestral or SDE step, and
@@ -113,6 +114,7 @@ export abstract class SchedulerBase implements Scheduler {
     options: unknown,
   ) {
     this.config = Object.freeze(configFromOptions(className, schema, options));
+    checkTrainedBetasLength(className, this.config);
     this.checkConfig();
   }
 

@@ -18,7 +18,7 @@
 //   npm run example:scheduler-comparison       # the full table: ~10 min on 2 cores (wasm)
 //   node examples/scheduler-comparison.mjs --quick --out /tmp/sc   # smoke size, ~1 min
 //
-// Flags: --steps 5,10,20,50  --points N (2000; mixture samples)  --digits N (16; digits per run)
+// Flags: --steps 5,10,20,50  --points N (2000; mixture samples)  --digits N (64; digits per run)
 //        --reference N (test digits compared with; default all 999 but the held-out --digits)  --mode-std X (0.05)  --seed N (0)
 //        --schedulers A,B (default: all difflib has)  --defaults-only  --model FILE
 //        --backend wasm|cpu (wasm)  --threads N (wasm threads; default the cores, at most 8)
@@ -74,7 +74,7 @@ const int = (name, fallback, min = 1) => {
 const QUICK = opts.quick;
 const STEPS = (opts.steps ?? (QUICK ? '5,10' : '5,10,20,50')).split(',').map(Number);
 if (STEPS.some((n) => !Number.isInteger(n) || n < 1 || n > 1000)) throw new Error(`--steps must be integers from 1 to 1000, got ${opts.steps}`);
-const [POINTS, DIGITS, SEED] = [int('points', QUICK ? 200 : 2000, 2), int('digits', QUICK ? 2 : 16, 0), int('seed', 0, 0)];
+const [POINTS, DIGITS, SEED] = [int('points', QUICK ? 200 : 2000, 2), int('digits', QUICK ? 2 : 64, 0), int('seed', 0, 0)];
 const S = Number(opts['mode-std']);
 if (!(S > 0 && S <= 0.5)) throw new Error(`--mode-std must lie in (0, 0.5], got ${opts['mode-std']}`);
 if (opts.backend !== 'wasm' && opts.backend !== 'cpu') throw new Error(`--backend must be wasm or cpu, got ${opts.backend}`);
@@ -315,22 +315,26 @@ function markdown(r) {
   return `${md}\n† diverged: more than 1% of the values are beyond ±3 (the data lies within ±1).\n`;
 }
 
-/** Quality against steps, one line per row, log x: the mixture's MMD and the digits' distance ({ svg, panels }). */
+/**
+ * Quality against steps, one line per row, log x: the mixture's MMD and the digits' distance
+ * ({ svg, panels }). One colour per class: its defaults solid, the other spacing dashed, x̂_0
+ * clipped dotted; improved-diffusion's ancestral sampler black. Diverged cells are left out.
+ */
 function chart(r) {
   const rowsByLabel = new Map(r.mixture.rows.map((row) => [row.label, { mixture: row }]));
   for (const row of r.digits?.rows ?? []) rowsByLabel.get(row.label).digits = row;
-  const classIndex = (className) => (className === null ? DIFFUSERS_SCHEDULERS.length : DIFFUSERS_SCHEDULERS.indexOf(className));
+  const shown = (c) => !c.error && !(c.diverged > 0.01);
   const series = [...rowsByLabel.entries()].map(([label, { mixture, digits: d }]) => ({
     name: label,
-    color: classIndex(mixture.className),
-    dashed: label.endsWith(', trailing') || mixture.className === null,
+    color: mixture.className === null ? '#000000' : DIFFUSERS_SCHEDULERS.indexOf(mixture.className),
+    dash: mixture.className === null ? '8 3' : /clip|threshold/.test(label) ? '2 2' : label.includes(' · ') ? '6 3' : '',
     points: [
-      r.steps.map((n) => (mixture.steps[n].error ? null : [n, mixture.steps[n].mmd])),
-      d ? r.steps.map((n) => (d.steps[n].error ? null : [n, d.steps[n].distance])) : [],
+      r.steps.map((n) => (shown(mixture.steps[n]) ? [n, mixture.steps[n].mmd] : null)),
+      d ? r.steps.map((n) => (shown(d.steps[n]) ? [n, d.steps[n].distance] : null)) : [],
     ],
   }));
   return lineChart({
-    title: 'diffusers-style schedulers in difflib: sample quality against steps (lower is better)',
+    title: 'diffusers-style schedulers in difflib: sample quality against steps (lower is better; diverged runs left out)',
     xLabel: 'inference steps (log scale)',
     xTicks: r.steps,
     panels: [

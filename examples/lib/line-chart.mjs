@@ -17,15 +17,17 @@ const escape = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').rep
  *   xLabel: string,
  *   xTicks: number[],                       // x values to label (also the x range)
  *   panels: Array<{ title: string, yLabel: string }>,
- *   series: Array<{ name: string, color?: number, dashed?: boolean, points: Array<Array<[number, number] | null>> }>,
+ *   series: Array<{ name: string, color?: number | string, dash?: string, points: Array<Array<[number, number] | null>> }>,
  * }} chart - `series[i].points[k]` are the (x, y) of panel k; null or non-finite points are skipped.
- *   `color` indexes the palette (default: the series' index); `dashed` draws it dashed.
+ *   `color` indexes the palette or is a CSS colour (default: the series' index in the palette);
+ *   `dash` is an SVG stroke-dasharray (default solid).
  * @returns {{ svg: string, panels: Array<{ left: number, top: number, width: number, height: number, xMin: number, xMax: number, yMin: number, yMax: number }> }}
  *   the SVG text and, per panel, its plotting box and axis ranges (for reading points back).
  */
 export function lineChart({ title, xLabel, xTicks, panels, series }) {
   const [panelW, panelH, gap, left, top] = [380, 300, 80, 70, 50];
-  const legendRows = Math.ceil(series.length / 3);
+  const columns = 2;
+  const legendRows = Math.ceil(series.length / columns);
   const width = left + panels.length * (panelW + gap);
   const height = top + panelH + 60 + legendRows * 18 + 20;
   const [lowTick, highTick] = [Math.min(...xTicks), Math.max(...xTicks)];
@@ -64,26 +66,32 @@ export function lineChart({ title, xLabel, xTicks, panels, series }) {
     series.forEach((s, i) => {
       const pts = (s.points[k] ?? []).filter((p) => p && Number.isFinite(p[0]) && Number.isFinite(p[1]));
       if (pts.length === 0) return;
-      const color = PALETTE[(s.color ?? i) % PALETTE.length];
       parts.push(
-        `<polyline data-series="${escape(s.name)}" data-panel="${k}" fill="none" stroke="${color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts.map(([x, y]) => `${fmt(toX(x))},${fmt(toY(y))}`).join(' ')}"/>`,
+        `<polyline data-series="${escape(s.name)}" data-panel="${k}" fill="none" stroke="${colorOf(s, i)}" stroke-width="1.8"${dashOf(s)} points="${pts.map(([x, y]) => `${fmt(toX(x))},${fmt(toY(y))}`).join(' ')}"/>`,
       );
     });
     return { ...box, xMin, xMax, yMin: lo, yMax: hi };
   });
-  // The legend, three columns under the panels.
+  // The legend, in columns under the panels.
   const legendTop = top + panelH + 58;
-  const column = (width - left) / 3;
+  const column = (width - left) / columns;
   series.forEach((s, i) => {
-    const [x, y] = [left + (i % 3) * column, legendTop + Math.floor(i / 3) * 18];
-    const color = PALETTE[(s.color ?? i) % PALETTE.length];
+    const [x, y] = [left + Math.floor(i / legendRows) * column, legendTop + (i % legendRows) * 18]; // down the columns
     parts.push(
-      `<line x1="${x}" y1="${y - 4}" x2="${x + 24}" y2="${y - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`,
+      `<line x1="${x}" y1="${y - 4}" x2="${x + 24}" y2="${y - 4}" stroke="${colorOf(s, i)}" stroke-width="2"${dashOf(s)}/>`,
       `<text x="${x + 30}" y="${y}">${escape(s.name)}</text>`,
     );
   });
   parts.push('</svg>');
   return { svg: `${parts.join('\n')}\n`, panels: boxes };
+}
+
+function colorOf(series, i) {
+  return typeof series.color === 'string' ? series.color : PALETTE[(series.color ?? i) % PALETTE.length];
+}
+
+function dashOf(series) {
+  return series.dash ? ` stroke-dasharray="${series.dash}"` : '';
 }
 
 /** [lo, hi] around [min, max] on round numbers (a step of 1, 2 or 5 × 10^k, five steps or more). */

@@ -32,9 +32,9 @@ import {
   createUNet,
   digitsFromMnist,
   evaluateBpd,
-  exportTorchStateDict,
   logKeyValues,
   namedBetaSchedule,
+  saveModelFile,
 } from 'difflib';
 import { nearestDigitDistance } from './lib/nearest-digit.mjs';
 
@@ -195,13 +195,12 @@ full.dispose();
 fast.dispose();
 
 // ---------------------------------------------------------------- the EMA weights, for sampling elsewhere
-// A PyTorch-style state dict (improved-diffusion's names and layouts) whose metadata holds
-// what rebuilds the model and process: createUNet(unet) + loadTorchStateDict, then
-// new GaussianDiffusion({ betas: namedBetaSchedule(schedule, timesteps), ...process }).
-// examples/browser samples digits from this file.
+// A model file (saveModelFile): a PyTorch-style state dict (improved-diffusion's names and
+// layouts) whose metadata holds the U-Net's and the process's configs, so loadModelFile
+// rebuilds both; plus this run's notes under "difflib". examples/browser samples digits from it.
 const modelFile = path.join(OUT, 'model.safetensors');
 const difflibMetadata = JSON.stringify({ unet: UNET_CONFIG, process: PROCESS, trainedSteps: trainer.stepCount, objective: opts.objective });
-writeFileSync(modelFile, ema.withWeights(() => exportTorchStateDict(unet, { format: 'pt', difflib: difflibMetadata })));
+writeFileSync(modelFile, ema.withWeights(() => saveModelFile({ unet, diffusion, metadata: { difflib: difflibMetadata } })));
 console.log(`wrote ${modelFile} (EMA weights)`);
 
 // ---------------------------------------------------------------- denoising strip (EMA weights)

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NoiseSchedule, cosineAlphaBar, namedBetaSchedule } from '../src/index';
+import { NoiseSchedule, cosineAlphaBar, loadModelFile, namedBetaSchedule } from '../src/index';
+import { useBackend } from './backends';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -172,6 +173,13 @@ describe('examples/digits.mjs', () => {
     for (const file of [full!, fast!]) expectPng(file, 2 * 66, 2 * 66);
     expect(path.basename(strip!)).toBe('denoising.png');
     expectPng(strip!, 4 * 66, 2 * 66);
+    // Its model file rebuilds the U-Net and the process it was trained with.
+    await useBackend('cpu');
+    const { unet, diffusion, metadata } = loadModelFile(readFileSync(path.join(out, 'model.safetensors')));
+    expect(unet.config.imageSize).toBe(16);
+    expect(diffusion!.numTimesteps).toBe(4);
+    expect(JSON.parse(metadata.difflib!).trainedSteps).toBe(3);
+    unet.dispose();
   }, 240_000);
 });
 

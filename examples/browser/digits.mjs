@@ -1,8 +1,8 @@
-// The digits half of the browser demo: a U-Net trained by examples/digits.mjs, loaded from
-// the model.safetensors it writes (EMA weights in PyTorch layout, the U-Net config and the
-// process in the file's metadata), then sampled on the page's backend with improved-diffusion's
+// The digits half of the browser demo: a U-Net trained by examples/digits.mjs, loaded with
+// loadModelFile from the model.safetensors it writes (EMA weights in PyTorch layout, the U-Net
+// and process configs in the file's metadata), then sampled on the page's backend with improved-diffusion's
 // ancestral sampler or any diffusers-style scheduler difflib has.
-import { GaussianDiffusion, createUNet, loadTorchStateDict, namedBetaSchedule, readSafetensors, sampleProgressive, schedulerFromConfig } from 'difflib';
+import { loadModelFile, sampleProgressive, schedulerFromConfig } from 'difflib';
 import { digitsOverrides, modelForScheduler, schedulerConfigFor } from '../lib/schedulers.mjs';
 
 /** The sampler name of improved-diffusion's ancestral sampler (a respaced GaussianDiffusion). */
@@ -10,7 +10,7 @@ export const ANCESTRAL = 'ancestral';
 
 /**
  * Fetches `url` and rebuilds the model with {@link digitsModelFromBytes}.
- * @returns {Promise<{ unet: import('difflib').UNet, diffusion: GaussianDiffusion, info: object }>}
+ * @returns {Promise<{ unet: import('difflib').UNet, diffusion: import('difflib').GaussianDiffusion, info: object }>}
  */
 export async function loadDigitsModel(url) {
   const response = await fetch(url);
@@ -19,19 +19,18 @@ export async function loadDigitsModel(url) {
 }
 
 /**
- * Rebuilds the model from the bytes of its safetensors file: createUNet(config) +
- * loadTorchStateDict, and the process it was trained with (`name` is for messages).
- * @returns {{ unet: import('difflib').UNet, diffusion: GaussianDiffusion, info: object }}
+ * Rebuilds the model from the bytes of its model file (`loadModelFile`: the U-Net with its
+ * weights and the process it was trained with) and reads the training notes that
+ * examples/digits.mjs adds (`name` is for messages).
+ * @returns {{ unet: import('difflib').UNet, diffusion: import('difflib').GaussianDiffusion, info: object }}
  */
 export function digitsModelFromBytes(bytes, name = 'the model file') {
-  const { metadata } = readSafetensors(bytes);
-  if (!metadata.difflib) throw new Error(`${name} has no "difflib" metadata (write it with examples/digits.mjs)`);
-  const info = JSON.parse(metadata.difflib);
-  const unet = createUNet(info.unet);
-  loadTorchStateDict(unet, bytes);
-  const { schedule, timesteps, ...types } = info.process;
-  const diffusion = new GaussianDiffusion({ betas: namedBetaSchedule(schedule, timesteps), ...types });
-  return { unet, diffusion, info };
+  const { unet, diffusion, metadata } = loadModelFile(bytes);
+  if (!metadata.difflib || !diffusion) {
+    unet.dispose();
+    throw new Error(`${name} has no "difflib" notes or no process (write it with examples/digits.mjs)`);
+  }
+  return { unet, diffusion, info: JSON.parse(metadata.difflib) };
 }
 
 /**

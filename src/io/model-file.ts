@@ -34,7 +34,7 @@ export interface ModelFile {
   diffusion: GaussianDiffusion | null;
   /** The scheduler, when the file has one (before `setTimesteps`). */
   scheduler: Scheduler | null;
-  /** The file's other metadata entries. */
+  /** The file's other metadata entries (a difflib 0.1 file's `difflib` entry among them). */
   metadata: Record<string, string>;
 }
 
@@ -110,7 +110,7 @@ export function loadModelFile(bytes: Uint8Array | ArrayBuffer, options: LoadMode
     scheduler?.dispose();
     throw e instanceof DifflibError ? new DifflibError(e.code, fn, 'bytes', e.detail) : e;
   }
-  const rest = Object.fromEntries(Object.entries(metadata).filter(([k]) => !Object.values(KEYS).includes(k as never) && k !== LEGACY_KEY));
+  const rest = Object.fromEntries(Object.entries(metadata).filter(([k]) => !Object.values(KEYS).includes(k as never)));
   return { unet, diffusion, scheduler, metadata: rest };
 }
 

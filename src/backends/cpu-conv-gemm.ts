@@ -1,3 +1,5 @@
+// One file for the three conv GEMMs because they share the packing, the register tile and
+// the blocking constants, whose tuning only makes sense together; hence its length.
 /**
  * Conv2D and its two gradients as cache-blocked "indirect" GEMMs in plain JavaScript,
  * for the tfjs cpu backend (see cpu-training-kernels.ts). NHWC activations, HWIO

@@ -1,18 +1,21 @@
+// The Trainer: a training step and its save / restore. It runs past 300 lines because its
+// step is kept as one function, so the order of its seeded draws, its single readback and
+// its updates reads in one place; the checks (step-checks.ts), gradient sums, checkpoint
+// format (trainer-checkpoint.ts) and options (trainer-options.ts) live beside it.
 import * as tf from '@tensorflow/tfjs-core';
 import { dataRangeError, type DataRange } from '../data/data-range';
 import type { GaussianDiffusion } from '../diffusion/gaussian-diffusion';
-import type { ModelKwargs } from '../diffusion/types';
-import { DifflibError, describeValue } from '../errors';
-import type { TimestepSample, TimestepSampler } from '../timesteps/timestep-sampler';
-import { checkTensor, shapeString } from '../validate';
+import { DifflibError } from '../errors';
+import type { TimestepSampler } from '../timesteps/timestep-sampler';
 import { AdamW } from './adamw';
 import type { Checkpoint, CheckpointStore } from './checkpoint-store';
-import { DirectoryCheckpointStore } from './directory-checkpoint-store';
+import { storeFor } from './checkpoint-target';
 import { EMA } from './ema';
 import { sumInGroups } from './sum-in-groups';
-import { IOHandlerCheckpointStore } from './io-handler-checkpoint-store';
+import { accumulate, mapValues } from './gradient-sums';
 import { dropLabels } from './label-dropout';
 import { learningRateAt } from './learning-rate';
+import { checkFiniteStep, checkStepBatch, checkTimestepSample } from './step-checks';
 import { buildStepLog, type StepLog } from './step-log';
 import { stepSeed } from './step-seeds';
 import { resolveTrainableModel, type ResolvedModel } from './resolve-model';
@@ -212,7 +215,7 @@ export class Trainer {
   async step(x0: tf.Tensor, options: TrainerStepOptions = {}): Promise<StepLog> {
     const fn = 'Trainer.step';
     this.checkIdle(fn);
-    const givenLabels = this.checkBatch(fn, x0, options);
+    const givenLabels = checkStepBatch(fn, x0, options as Record<string, tf.Tensor | undefined>, { ...this.hyperparameters, model: this.model });
     this.busy = 'a step';
     const step = this.completedSteps;
     const h = this.hyperparameters;
@@ -220,7 +223,7 @@ export class Trainer {
     const owned: tf.Tensor[] = [];
     let gradients: Record<string, tf.Tensor> = {};
     try {
-      const { timesteps, weights, indices } = this.checkSample(fn, this.sampler.sample(B, { seed: stepSeed(h.seed, step, 'timesteps') }));
+      const { timesteps, weights, indices } = checkTimestepSample(fn, this.sampler.sample(B, { seed: stepSeed(h.seed, step, 'timesteps') }), B, this.diffusion.numTimesteps);
       const noise = standardNormal(x0.shape, stepSeed(h.seed, step, 'noise'));
       owned.push(timesteps, weights, noise);
       const labels = givenLabels && h.labelDropout ? dropLabels(givenLabels, h.labelDropout, stepSeed(h.seed, step, 'labels')) : givenLabels;
@@ -270,7 +273,7 @@ export class Trainer {
         if (error) throw new DifflibError(error.code, fn, 'x0', `${error.detail}. Nothing was updated`);
         this.dataRange = null;
       }
-      this.checkFinite(fn, step, indices, loss, gradNorm);
+      checkFiniteStep(fn, step, indices, loss, gradNorm);
 
       const lr = this.learningRate(step);
       const clipScale = h.gradClipNorm !== null ? Math.min(1, h.gradClipNorm / (gradNorm + CLIP_EPSILON)) : 1;
@@ -384,102 +387,4 @@ export class Trainer {
     }
   }
 
-  /**
-   * Checks the batch and its labels (int32 [B] under `labelKey`, the only option a
-   * step takes; required with label dropout), then lets the model check them.
-   * @returns the labels, or undefined.
-   */
-  private checkBatch(fn: string, x0: tf.Tensor, options: TrainerStepOptions): tf.Tensor1D | undefined {
-    const { batchSize: B, labelKey, labelDropout } = this.hyperparameters;
-    checkTensor(fn, 'x0', x0, { minRank: 2 });
-    if (x0.shape[0] !== B) {
-      throw new DifflibError('SHAPE_MISMATCH', fn, 'x0', `must hold batchSize = ${B} examples (shape [${B}, …]), got shape ${shapeString(x0.shape)}`);
-    }
-    if (options === null || typeof options !== 'object') {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'options', `must be an options object, got ${describeValue(options)}`);
-    }
-    const other = Object.keys(options).find((key) => key !== labelKey && options[key] !== undefined);
-    if (other !== undefined) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, `options.${other}`, `is not an input the trainer passes: a step takes the labels only, under labelKey "${labelKey}"`);
-    }
-    const labels = options[labelKey];
-    const arg = `options.${labelKey}`;
-    if (labels !== undefined) {
-      checkTensor(fn, arg, labels, { dtype: 'int32' });
-      if (labels.rank !== 1 || labels.shape[0] !== B) {
-        throw new DifflibError('SHAPE_MISMATCH', fn, arg, `must hold one label per example (${B}), got shape ${shapeString(labels.shape)}`);
-      }
-    } else if (labelDropout) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, arg, `is required: labelDropout replaces a fraction p = ${labelDropout.probability} of the labels by the null label ${labelDropout.nullLabel}`);
-    }
-    const kwargs: ModelKwargs = labels !== undefined ? { [labelKey]: labels } : {};
-    this.model.checkInput(fn, x0, kwargs);
-    return labels;
-  }
-
-  /**
-   * Checks what the sampler drew: `indices` B integers in [0, T), `timesteps` [B] and
-   * `weights` [B] float32 live tensors. Disposes its tensors before refusing it.
-   */
-  private checkSample(fn: string, sample: TimestepSample): TimestepSample {
-    const B = this.hyperparameters.batchSize;
-    const T = this.diffusion.numTimesteps;
-    const { timesteps, weights, indices } = (sample ?? {}) as Partial<TimestepSample>;
-    const isVector = (t: unknown, dtype: tf.DataType): boolean =>
-      t instanceof tf.Tensor && !t.isDisposed && t.dtype === dtype && tf.util.arraysEqual(t.shape, [B]);
-    const problem = (): string | null => {
-      if (!(indices instanceof Int32Array) || indices.length !== B || !indices.every((t) => t >= 0 && t < T)) {
-        return `indices ${describeValue(indices)}, not an Int32Array of ${B} timesteps in [0, ${T})`;
-      }
-      if (!isVector(timesteps, 'int32')) return `timesteps ${describeValue(timesteps)}, not a live int32 [${B}] tensor`;
-      if (!isVector(weights, 'float32')) return `weights ${describeValue(weights)}, not a live float32 [${B}] tensor`;
-      return null;
-    };
-    const found = problem();
-    if (found === null) return sample;
-    tf.dispose([timesteps, weights].filter((t): t is tf.Tensor1D => t instanceof tf.Tensor));
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'scheduleSampler', `returned from sample(${B}) ${found}`);
-  }
-
-  private checkFinite(fn: string, step: number, timesteps: Int32Array, loss: Float32Array, gradNorm: number): void {
-    const bad = loss.findIndex((v) => !Number.isFinite(v));
-    if (bad < 0 && Number.isFinite(gradNorm)) return;
-    const what = bad >= 0 ? `loss ${loss[bad]} at example ${bad} (t = ${timesteps[bad]})` : `gradient norm ${gradNorm}`;
-    throw new DifflibError(
-      'NON_FINITE',
-      fn,
-      'x0',
-      `gave a non-finite ${what} at step ${step}: the batch holds NaN/Infinity or training diverged. Nothing was updated (weights, optimizer, EMA, sampler and step are unchanged)`,
-    );
-  }
-}
-
-/** g ← g + grads, freeing what is replaced. */
-function accumulate(sum: Record<string, tf.Tensor>, grads: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
-  for (const [name, g] of Object.entries(grads)) {
-    const previous = sum[name];
-    if (previous) {
-      sum[name] = tf.add(previous, g);
-      tf.dispose([previous, g]);
-    } else {
-      sum[name] = g;
-    }
-  }
-  return sum;
-}
-
-function mapValues(record: Record<string, tf.Tensor>, f: (t: tf.Tensor) => tf.Tensor): Record<string, tf.Tensor> {
-  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, f(v)]));
-}
-
-/** A store for a target: itself, a tfjs URL (`scheme://…`) or a directory path. */
-function storeFor(fn: string, target: CheckpointStore | string): CheckpointStore {
-  if (typeof target === 'string') {
-    if (target.length === 0) throw new DifflibError('INVALID_ARGUMENT', fn, 'target', 'must be a non-empty path or URL');
-    return /^[a-z][a-z0-9+.-]*:\/\//i.test(target) ? new IOHandlerCheckpointStore(target) : new DirectoryCheckpointStore(target);
-  }
-  if (target === null || typeof target !== 'object' || typeof target.write !== 'function' || typeof target.read !== 'function') {
-    throw new DifflibError('INVALID_ARGUMENT', fn, 'target', `must be a CheckpointStore, a directory path or a tfjs URL, got ${describeValue(target)}`);
-  }
-  return target;
 }

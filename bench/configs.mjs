@@ -3,7 +3,7 @@
 // networks in PyTorch from the `unet` objects below (written to JSON by bench:peer).
 //
 //   tiny:  the digits example's model (16×16×1, 0.7M params): a quick smoke run.
-//   small: a 32×32×3 ADM U-Net of 64 channels (≈ the size of ../shared/peers' DDPM net).
+//   small: a 32×32×3 ADM U-Net of 64 channels (≈ the size of the shared DDPM peer net, torch_unet_ref.py).
 //   cifar: improved-diffusion's CIFAR-10 model (`--num_channels 128 --num_res_blocks 3
 //          --learn_sigma True --dropout 0.3`, its defaults: attention at 16 and 8, 4 heads,
 //          scale-shift norm), 52M params.

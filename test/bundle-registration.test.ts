@@ -12,9 +12,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUNet } from '../src/index';
 import { useBackend } from './backends';
-import { EVERY_LAYER_UNET, values } from './helpers';
+import { savedEveryLayerUNet, values } from './helpers';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -37,7 +36,6 @@ describe('package.json sideEffects', () => {
   });
 });
 
-const tiny = EVERY_LAYER_UNET;
 const X_SHAPE = [2, 8, 8, 3];
 const T = [3, 640];
 
@@ -89,17 +87,7 @@ describe.skipIf(!hasChromium)(`a bundled app loads a saved U-Net in Chromium (sk
     requireDist();
     // The saved model and its output on a fixed input, in Node.
     await useBackend('cpu');
-    const unet = createUNet(tiny);
-    unet.model.weights.forEach((w, i) => {
-      const value = tf.randomNormal(w.shape as number[], 0, 0.1, 'float32', 100 + i);
-      w.write(value);
-      value.dispose();
-    });
-    let artifacts: tf.io.ModelArtifacts | undefined;
-    await unet.model.save(tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }));
+    const { unet, artifacts } = await savedEveryLayerUNet();
     const xValues = values(X_SHAPE.reduce((n, d) => n * d, 1), 5);
     const out = tf.tidy(() => unet.model.predict([tf.tensor(xValues, X_SHAPE), tf.tensor2d(T, [T.length, 1])]) as tf.Tensor);
     expected = out.dataSync() as Float32Array;
@@ -108,7 +96,7 @@ describe.skipIf(!hasChromium)(`a bundled app loads a saved U-Net in Chromium (sk
 
     // model.json + weights.bin, as unet.model.save('http://…') or 'downloads://' writes them.
     dir = mkdtempSync(path.join(os.tmpdir(), 'difflib-bundle-'));
-    const { modelTopology, format, generatedBy, convertedBy, weightSpecs, weightData } = artifacts!;
+    const { modelTopology, format, generatedBy, convertedBy, weightSpecs, weightData } = artifacts;
     writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ modelTopology, format, generatedBy, convertedBy, weightsManifest: [{ paths: ['weights.bin'], weights: weightSpecs }] }));
     writeFileSync(path.join(dir, 'weights.bin'), new Uint8Array(tf.io.CompositeArrayBuffer.join(weightData!)));
     writeFileSync(path.join(dir, 'input.json'), JSON.stringify({ x: Array.from(xValues), xShape: X_SHAPE, t: T }));

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, vi } from 'vitest';
-import { DifflibError, type UNetConfig } from '../src/index';
+import { DifflibError, createUNet, type UNet, type UNetConfig } from '../src/index';
 
 /** Asserts `body` leaves the live tensor count unchanged once its results are disposed. */
 export function expectNoLeak(body: () => tf.TensorContainer): void {
@@ -123,3 +123,24 @@ export const EVERY_LAYER_UNET: UNetConfig = {
   numHeads: 2,
   useScaleShiftNorm: true,
 };
+
+/**
+ * {@link EVERY_LAYER_UNET} with seeded random (non-zero) weights, and the tfjs-layers
+ * artifacts `unet.model.save` writes for it (the caller disposes the U-Net).
+ */
+export async function savedEveryLayerUNet(): Promise<{ unet: UNet; artifacts: tf.io.ModelArtifacts }> {
+  const unet = createUNet(EVERY_LAYER_UNET);
+  unet.model.weights.forEach((w, i) => {
+    const value = tf.randomNormal(w.shape as number[], 0, 0.1, 'float32', 100 + i);
+    w.write(value);
+    value.dispose();
+  });
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await unet.model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return { unet, artifacts: artifacts! };
+}

@@ -4,11 +4,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DifflibError, createUNet, loadUNetModel, registerUNetLayers } from '../../src/index';
+import { DifflibError, loadUNetModel, registerUNetLayers } from '../../src/index';
 import { useBackend } from '../backends';
-import { EVERY_LAYER_UNET } from '../helpers';
+import { savedEveryLayerUNet } from '../helpers';
 
-const tiny = EVERY_LAYER_UNET;
 
 const CLASS_NAMES = ['DifflibGroupNormalization', 'DifflibNearestUpsampling2D', 'DifflibQKVAttention', 'DifflibTimeConditioning', 'DifflibTimestepEmbedding'];
 
@@ -21,24 +20,14 @@ function unregisterUNetLayers(): void {
 
 /** A tiny U-Net with random (non-zero) weights, its saved artifacts and its output on a fixed input. */
 async function savedUNet(): Promise<{ artifacts: tf.io.ModelArtifacts; x: tf.Tensor; t: tf.Tensor; expected: Float32Array }> {
-  const unet = createUNet(tiny);
-  unet.model.weights.forEach((w, i) => {
-    const value = tf.randomNormal(w.shape as number[], 0, 0.1, 'float32', 100 + i);
-    w.write(value);
-    value.dispose();
-  });
-  let artifacts: tf.io.ModelArtifacts | undefined;
-  await unet.model.save(tf.io.withSaveHandler(async (a) => {
-    artifacts = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  const { unet, artifacts } = await savedEveryLayerUNet();
   const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 7);
   const t = tf.tensor2d([[3], [640]]);
   const out = unet.model.predict([x, t]) as tf.Tensor;
   const expected = out.dataSync() as Float32Array;
   out.dispose();
   unet.dispose();
-  return { artifacts: artifacts!, x, t, expected };
+  return { artifacts, x, t, expected };
 }
 
 async function expectRejection(promise: Promise<unknown>, argument: string): Promise<DifflibError> {

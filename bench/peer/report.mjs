@@ -48,6 +48,11 @@ export function formatReport(r) {
           '(multi-threaded PyTorch can be tens of times slower then, its OpenMP threads spinning; OMP_WAIT_POLICY=PASSIVE avoids that)'] : []),
     `difflib: ${r.difflib.backend}`,
     `PyTorch: torch ${r.machine.torch} on the CPU (${r.torch.map((t) => `${t.threads} thread${t.threads === 1 ? '' : 's'}`).join(', ')}), BLAS ${blas.library ?? 'linked in'}${r.torch[0].omp_wait_policy ? `, OMP_WAIT_POLICY=${r.torch[0].omp_wait_policy}` : ''}`,
+    ...r.torch.map((t) => {
+      const env = (e) => Object.entries(e).map(([k, v]) => `${k}=${v}`).join(' ');
+      const tried = t.candidates.map((c) => `${env(c.env)}: forward ${c.forward_ms.median.toFixed(1)} ms, train step ${c.train_step_ms.median.toFixed(1)} ms`).join('; ');
+      return `PyTorch ${t.threads}t at its fastest: forward with ${env(t.fastest.forward)}, train step with ${env(t.fastest.train_step)} (tried ${tried}); oneDNN (MKLDNN) ${t.mkldnn ? 'available' : 'not available'}`;
+    }),
     ...(blas.reference
       ? ['warning: PyTorch calls the unoptimised reference BLAS (its matmuls, linear layers, attention and 1×1 convs are slow); `apt-get install -y libopenblas0-pthread` makes libblas.so.3 OpenBLAS']
       : []),

@@ -108,6 +108,8 @@ def main():
         "threads": torch.get_num_threads(),
         "blas": blas_library(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "mkldnn": torch.backends.mkldnn.is_available(),
         "params": count_parameters(model),
     }
 

@@ -11,6 +11,8 @@ const ROWS = [
   ['train step ms (median)', 'train_step_ms', median],
   ['train step ms (p25–p75)', 'train_step_ms', spread],
 ];
+/** How far (of the output's scale) an ONNX Runtime output may be from difflib's and still count as the same network. */
+const ONNX_TOLERANCE = 1e-4;
 // Measurements whose difflib/PyTorch ratio of median times is shown.
 const RATIOS = [
   ['forward', 'forward_ms'],
@@ -64,5 +66,14 @@ export function formatReport(r) {
     line(header),
     ...body.map(line),
     ...(r.difflib.train_step_error ? ['', `difflib's train step failed: ${r.difflib.train_step_error}`] : []),
+    ...(r.onnx?.length ? ['', 'ONNX Runtime, the network exported by torch.onnx.export (opset 17), forward only:'] : []),
+    ...(r.onnx ?? []).map((o) =>
+      o.skipped
+        ? `  ${o.runtime}: skipped (${o.skipped})`
+        : `  ${o.runtime}, ${o.threads} thread${o.threads === 1 ? '' : 's'}: forward ${median(o.forward_ms)} ms (${spread(o.forward_ms)}); ` +
+          (o.check.max_rel_error <= ONNX_TOLERANCE
+            ? `output within ${o.check.max_rel_error.toExponential(2)} of scale of difflib's; difflib/${o.runtime.split(' ')[0]} ${(r.difflib.forward_ms.median / o.forward_ms.median).toFixed(2)}×`
+            : `WRONG OUTPUT: ${o.check.max_rel_error.toExponential(2)} of scale away from difflib's (and PyTorch's), so its time is not compared`),
+    ),
   ].join('\n');
 }

@@ -13,7 +13,7 @@
 // Exits 1 when the parameter counts differ, the outputs differ by more than 1e-4 of the
 // output scale, or adm_unet fails its reference cases (before timing anything), or when
 // difflib's train step fails (after writing the rest).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,8 @@ import { exportTorchStateDict, writeSafetensors } from 'difflib';
 import { CONFIGS } from '../configs.mjs';
 import { fixedBatch, randomUNet, timeForward, timeTrainStep, useWasm, wasmHeapBytes } from './difflib-side.mjs';
 import { formatReport } from './report.mjs';
+import { nchwBatch } from './nchw.mjs';
+import { runOnnxPeers } from './onnx-side.mjs';
 import { checkTorch, runReferenceCheck, runTorchBenchFastest } from './torch-side.mjs';
 
 /** Largest accepted max |torch − difflib| / max |difflib output|. */
@@ -87,12 +89,15 @@ writeFileSync(checkFiles.checkOutput, writeSafetensors({ output: f32(output) }))
 output.dispose();
 
 const torchRuns = [];
+let onnxModel = null;
 try {
+  const onnxPath = path.join(dir, 'model.onnx');
   for (const [i, n] of threadCounts.entries()) {
     process.stderr.write(`PyTorch, ${n} thread${n === 1 ? '' : 's'}…\n`);
-    // The output check once, on the first run.
-    torchRuns.push(runTorchBenchFastest({ ...files, ...(i === 0 ? checkFiles : {}), ...timing, batch: bench.batch, threads: n }));
+    // The output check and the ONNX export once, on the first run.
+    torchRuns.push(runTorchBenchFastest({ ...files, ...(i === 0 ? { ...checkFiles, exportOnnx: onnxPath } : {}), ...timing, batch: bench.batch, threads: n }));
   }
+  onnxModel = readFileSync(onnxPath);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -115,7 +120,10 @@ try {
   difflib.train_step_error = `${e.name}: ${e.message} (wasm heap ${(wasmHeapBytes() / 2 ** 30).toFixed(2)} GiB)`;
 }
 
-const result = { config: args.config, description: bench.description, batch: bench.batch, ...timing, machine, reference, check, difflib, torch: torchRuns };
+// Last, so that ONNX Runtime's worker threads cannot slow difflib's timings.
+const onnx = await runOnnxPeers(onnxModel, nchwBatch(unet, batch), timing, threads);
+
+const result = { config: args.config, description: bench.description, batch: bench.batch, ...timing, machine, reference, check, difflib, torch: torchRuns, onnx };
 console.log(formatReport(result));
 mkdirSync(path.dirname(jsonPath), { recursive: true });
 writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);

@@ -45,7 +45,7 @@ function blasSettings(threads) {
 export function runTorchBenchFastest(o) {
   const candidates = blasSettings(o.threads).map((env, i) => {
     process.stderr.write(`  BLAS ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
-    return { env, result: runTorchBench({ ...o, ...(i === 0 ? {} : { checkInput: undefined, checkOutput: undefined }) }, env) };
+    return { env, result: runTorchBench({ ...o, ...(i === 0 ? {} : { checkInput: undefined, checkOutput: undefined, exportOnnx: undefined }) }, env) };
   });
   const best = (key) => candidates.reduce((a, b) => (b.result[key].median < a.result[key].median ? b : a));
   const forward = best('forward_ms');
@@ -63,7 +63,7 @@ export function runTorchBenchFastest(o) {
 /**
  * Runs torch_bench.py (progress on this process' stderr) and returns its JSON result.
  * @param {{ configJson: string, batch: number, threads: number, warmup: number, repeats: number,
- *   weights?: string, checkInput?: string, checkOutput?: string }} o - file paths and counts.
+ *   weights?: string, checkInput?: string, checkOutput?: string, exportOnnx?: string }} o - file paths and counts.
  * @param {Record<string, string>} [blasEnv] - BLAS thread settings (default: OpenBLAS on `threads`).
  */
 export function runTorchBench(o, blasEnv = { OPENBLAS_NUM_THREADS: String(o.threads) }) {
@@ -76,6 +76,7 @@ export function runTorchBench(o, blasEnv = { OPENBLAS_NUM_THREADS: String(o.thre
     '--repeats', String(o.repeats),
     ...(o.weights ? ['--weights', o.weights] : []),
     ...(o.checkInput ? ['--check-input', o.checkInput, '--check-output', o.checkOutput] : []),
+    ...(o.exportOnnx ? ['--export-onnx', o.exportOnnx] : []),
   ];
   const run = spawnSync(PYTHON, args, {
     encoding: 'utf8',

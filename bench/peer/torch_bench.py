@@ -92,6 +92,7 @@ def main():
     ap.add_argument("--weights")
     ap.add_argument("--check-input")
     ap.add_argument("--check-output")
+    ap.add_argument("--export-onnx", help="also write the model (eval mode, the batch's shapes) as ONNX, opset 17")
     args = ap.parse_args()
     if (args.check_input is None) != (args.check_output is None):
         ap.error("--check-input and --check-output go together")
@@ -116,6 +117,10 @@ def main():
     model.eval()
     if args.check_input:
         result["check"] = check_output(model, args.check_input, args.check_output)
+    if args.export_onnx:
+        shape = (args.batch, config["inChannels"], config["imageSize"], config["imageSize"])
+        example = (torch.zeros(shape), torch.zeros(args.batch, dtype=torch.long))
+        torch.onnx.export(model, example, args.export_onnx, opset_version=17, input_names=["x", "t"], output_names=["output"])
 
     size, batch = config["imageSize"], args.batch
     x = torch.randn(batch, config["inChannels"], size, size)

@@ -110,6 +110,8 @@ const problems = [
 ];
 if (problems.length > 0) fail(`not the same network: ${problems.join('; ')}`);
 
+const onnxBatch = nchwBatch(unet, batch);
+
 process.stderr.write(`difflib on ${backend}…\n`);
 const difflib = { backend, params: unet.countParams(), forward_ms: await timeForward(unet, batch, timing) };
 difflib.forward_images_per_s = (bench.batch * 1000) / difflib.forward_ms.median;
@@ -120,8 +122,9 @@ try {
   difflib.train_step_error = `${e.name}: ${e.message} (wasm heap ${(wasmHeapBytes() / 2 ** 30).toFixed(2)} GiB)`;
 }
 
-// Last, so that ONNX Runtime's worker threads cannot slow difflib's timings.
-const onnx = await runOnnxPeers(onnxModel, nchwBatch(unet, batch), timing, threads);
+// Last, so that ONNX Runtime's worker threads cannot slow difflib's timings; checked against
+// difflib's output on the exported weights (taken before the train steps changed them).
+const onnx = await runOnnxPeers(onnxModel, onnxBatch, timing, threads);
 
 const result = { config: args.config, description: bench.description, batch: bench.batch, ...timing, machine, reference, check, difflib, torch: torchRuns, onnx };
 console.log(formatReport(result));

@@ -2,18 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BETA_KEYS, PREDICTION_TYPE, SPACING_KEYS, THRESHOLD_KEYS } from './common-keys';
 import { boolean, oneOf, type ConfigSchema } from './config';
 import { SigmaSolverBase, SOLVER_ORDER, UNIMPLEMENTED_SIGMA_KEYS, USE_KARRAS_SIGMAS } from './dpm-solver-base';
-import {
-  convertModelOutput,
-  epsilonFromData,
-  firstOrderUpdate,
-  karrasSchedule,
-  logF32,
-  multistepTimesteps,
-  sigmasAtTimesteps,
-  type NoiseLevel,
-  type PredictionType,
-  type SolverStepOutput,
-} from './dpm-solver-common';
+import { convertModelOutput, epsilonFromData, firstOrderUpdate, karrasSchedule, logF32, multistepTimesteps, sigmasAtTimesteps, type NoiseLevel, type PredictionType, type SolverStepOutput, type SolverScheduleOptions } from './dpm-solver-common';
 import { f32 } from './float32';
 import type { SchedulerStepOptions } from './scheduler';
 import type { TimestepSpacing } from './spacing';
@@ -34,27 +23,11 @@ const DEIS_SCHEMA: ConfigSchema = {
 };
 
 /** `DEISMultistepScheduler`'s constructor options: diffusers' config keys, camelCased. */
-export interface DEISMultistepSchedulerOptions {
-  /** T, the training steps (1000). */
-  numTrainTimesteps?: number;
-  /** β_1 of `linear` / `scaled_linear` (0.0001). */
-  betaStart?: number;
-  /** β_T of `linear` / `scaled_linear` (0.02). */
-  betaEnd?: number;
-  /** `linear` (default), `scaled_linear` (Stable Diffusion) or `squaredcos_cap_v2` (cosine). */
-  betaSchedule?: 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
-  /** Betas to use instead of a named schedule. */
-  trainedBetas?: ArrayLike<number> | null;
+export interface DEISMultistepSchedulerOptions extends SolverScheduleOptions {
   /** 1, 2 (default) or 3: how many past outputs an update uses. */
   solverOrder?: 1 | 2 | 3;
-  /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /** Dynamic thresholding of x̂_0 before ε̂ is re-derived (false; pixel-space models only). */
   thresholding?: boolean;
-  /** Quantile of |x̂_0| that thresholding scales by (0.995). */
-  dynamicThresholdingRatio?: number;
-  /** Largest threshold (1). */
-  sampleMaxValue?: number;
   /** Only `deis`. */
   algorithmType?: 'deis';
   /** Only `logrho` (polynomial extrapolation in log ρ). */

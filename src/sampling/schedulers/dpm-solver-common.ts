@@ -269,3 +269,27 @@ export function secondOrderUpdate(
   const x = tf.sub(tf.sub(tf.mul(sample, f32(t.alpha / base.alpha)), tf.mul(d0, f32(2 * f32(t.sigma * em1)))), tf.mul(d1, c1));
   return tf.add(x, tf.mul(noise!, noiseCoefficient(algorithm, t, h)));
 }
+
+/**
+ * The options the DPM-Solver family (DPM-Solver multistep and singlestep, DEIS, UniPC)
+ * shares with the same defaults: the training schedule, the prediction type and dynamic
+ * thresholding's quantile and ceiling.
+ */
+export interface SolverScheduleOptions {
+  /** T, the training steps (1000). */
+  numTrainTimesteps?: number;
+  /** β_1 of `linear` / `scaled_linear` (0.0001). */
+  betaStart?: number;
+  /** β_T of `linear` / `scaled_linear` (0.02). */
+  betaEnd?: number;
+  /** `linear` (default), `scaled_linear` (Stable Diffusion) or `squaredcos_cap_v2` (cosine). */
+  betaSchedule?: 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
+  /** Betas to use instead of a named schedule. */
+  trainedBetas?: ArrayLike<number> | null;
+  /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
+  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
+  /** Quantile of |x̂_0| that thresholding scales by (0.995). */
+  dynamicThresholdingRatio?: number;
+  /** Largest threshold (1). */
+  sampleMaxValue?: number;
+}

@@ -12,22 +12,7 @@ import {
   VARIANCE_TYPE,
   notImplemented,
 } from './dpm-solver-base';
-import {
-  clippedLastTimestep,
-  convertModelOutput,
-  expF32,
-  firstOrderUpdate,
-  karrasSchedule,
-  multistepTimesteps,
-  secondOrderUpdate,
-  sigmasAtTimesteps,
-  type ConvertOptions,
-  type DPMSolverAlgorithm,
-  type DPMSolverType,
-  type NoiseLevel,
-  type PredictionType,
-  type SolverStepOutput,
-} from './dpm-solver-common';
+import { clippedLastTimestep, convertModelOutput, expF32, firstOrderUpdate, karrasSchedule, multistepTimesteps, secondOrderUpdate, sigmasAtTimesteps, type ConvertOptions, type DPMSolverAlgorithm, type DPMSolverType, type NoiseLevel, type PredictionType, type SolverStepOutput, type SolverScheduleOptions } from './dpm-solver-common';
 import { f32 } from './float32';
 import type { SchedulerStepOptions } from './scheduler';
 import type { TimestepSpacing } from './spacing';
@@ -54,27 +39,11 @@ const DPM_MULTISTEP_SCHEMA: ConfigSchema = {
 };
 
 /** `DPMSolverMultistepScheduler`'s constructor options: diffusers' config keys, camelCased. */
-export interface DPMSolverMultistepSchedulerOptions {
-  /** T, the training steps (1000). */
-  numTrainTimesteps?: number;
-  /** β_1 of `linear` / `scaled_linear` (0.0001). */
-  betaStart?: number;
-  /** β_T of `linear` / `scaled_linear` (0.02). */
-  betaEnd?: number;
-  /** `linear` (default), `scaled_linear` (Stable Diffusion) or `squaredcos_cap_v2` (cosine). */
-  betaSchedule?: 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
-  /** Betas to use instead of a named schedule. */
-  trainedBetas?: ArrayLike<number> | null;
+export interface DPMSolverMultistepSchedulerOptions extends SolverScheduleOptions {
   /** 1, 2 (default; guided sampling) or 3 (unconditional): how many past outputs an update uses. */
   solverOrder?: 1 | 2 | 3;
-  /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /** Dynamic thresholding of x̂_0 (false; pixel-space models only). */
   thresholding?: boolean;
-  /** Quantile of |x̂_0| that thresholding scales by (0.995). */
-  dynamicThresholdingRatio?: number;
-  /** Largest threshold (1). */
-  sampleMaxValue?: number;
   /**
    * `dpmsolver++` (default; integrates x̂_0), `dpmsolver` (integrates ε̂; needs
    * `finalSigmasType: 'sigma_min'`), `sde-dpmsolver++` (draws noise every step) or

@@ -3,22 +3,7 @@ import { DifflibError } from '../../errors';
 import { BETA_KEYS, PREDICTION_TYPE, THRESHOLD_KEYS } from './common-keys';
 import { boolean, oneOf, type ConfigSchema } from './config';
 import { FINAL_SIGMAS_TYPE, LAMBDA_MIN_CLIPPED, SigmaSolverBase, SOLVER_ORDER, UNIMPLEMENTED_SIGMA_KEYS, USE_KARRAS_SIGMAS, VARIANCE_TYPE } from './dpm-solver-base';
-import {
-  clippedLastTimestep,
-  convertModelOutput,
-  expF32,
-  firstOrderUpdate,
-  karrasSchedule,
-  multistepTimesteps,
-  secondOrderUpdate,
-  sigmasAtTimesteps,
-  type ConvertOptions,
-  type DPMSolverAlgorithm,
-  type DPMSolverType,
-  type NoiseLevel,
-  type PredictionType,
-  type SolverStepOutput,
-} from './dpm-solver-common';
+import { clippedLastTimestep, convertModelOutput, expF32, firstOrderUpdate, karrasSchedule, multistepTimesteps, secondOrderUpdate, sigmasAtTimesteps, type ConvertOptions, type DPMSolverAlgorithm, type DPMSolverType, type NoiseLevel, type PredictionType, type SolverStepOutput, type SolverScheduleOptions } from './dpm-solver-common';
 import { f32 } from './float32';
 import type { SchedulerStepOptions } from './scheduler';
 
@@ -42,27 +27,11 @@ const DPM_SINGLESTEP_SCHEMA: ConfigSchema = {
 };
 
 /** `DPMSolverSinglestepScheduler`'s constructor options: diffusers' config keys, camelCased. */
-export interface DPMSolverSinglestepSchedulerOptions {
-  /** T, the training steps (1000). */
-  numTrainTimesteps?: number;
-  /** β_1 of `linear` / `scaled_linear` (0.0001). */
-  betaStart?: number;
-  /** β_T of `linear` / `scaled_linear` (0.02). */
-  betaEnd?: number;
-  /** `linear` (default), `scaled_linear` (Stable Diffusion) or `squaredcos_cap_v2` (cosine). */
-  betaSchedule?: 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
-  /** Betas to use instead of a named schedule. */
-  trainedBetas?: ArrayLike<number> | null;
+export interface DPMSolverSinglestepSchedulerOptions extends SolverScheduleOptions {
   /** 1, 2 (default) or 3: the model evaluations per solver step. */
   solverOrder?: 1 | 2 | 3;
-  /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /** Dynamic thresholding of x̂_0 (false; pixel-space models only). */
   thresholding?: boolean;
-  /** Quantile of |x̂_0| that thresholding scales by (0.995). */
-  dynamicThresholdingRatio?: number;
-  /** Largest threshold (1). */
-  sampleMaxValue?: number;
   /** `dpmsolver++` (default; integrates x̂_0), `dpmsolver` (ε̂; needs `finalSigmasType: 'sigma_min'`) or `sde-dpmsolver++` (draws noise every step). */
   algorithmType?: 'dpmsolver++' | 'dpmsolver' | 'sde-dpmsolver++';
   /** Rule of the higher orders: `midpoint` (default) or `heun`. */

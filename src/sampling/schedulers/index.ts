@@ -2,7 +2,7 @@ export { DDIMScheduler, type DDIMSchedulerOptions } from './ddim';
 export { DPMSolverMultistepScheduler, type DPMSolverMultistepSchedulerOptions } from './dpmsolver-multistep';
 export { DPMSolverSinglestepScheduler, type DPMSolverSinglestepSchedulerOptions } from './dpmsolver-singlestep';
 export { DEISMultistepScheduler, type DEISMultistepSchedulerOptions } from './deis-multistep';
-export type { SolverStepOutput } from './dpm-solver-common';
+export type { SolverScheduleOptions, SolverStepOutput } from './dpm-solver-common';
 export { DDPMScheduler, type DDPMSchedulerOptions, type DDPMVarianceType } from './ddpm';
 export { PNDMScheduler, type PNDMSchedulerOptions, type PNDMStepOutput } from './pndm';
 export { LCMScheduler, type LCMSchedulerOptions, type LCMStepOutput } from './lcm';

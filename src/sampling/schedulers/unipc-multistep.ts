@@ -3,14 +3,7 @@ import { DifflibError, describeValue } from '../../errors';
 import { BETA_KEYS, PREDICTION_TYPE, RESCALE_ZERO_SNR, SPACING_KEYS, THRESHOLD_KEYS } from './common-keys';
 import { boolean, oneOf, type ConfigSchema } from './config';
 import { FINAL_SIGMAS_TYPE, SOLVER_ORDER, SigmaSolverBase, UNIMPLEMENTED_SIGMA_KEYS, USE_KARRAS_SIGMAS, notImplemented } from './dpm-solver-base';
-import {
-  convertModelOutput,
-  karrasSchedule,
-  multistepTimesteps,
-  sigmasAtTimesteps,
-  type PredictionType,
-  type SolverStepOutput,
-} from './dpm-solver-common';
+import { convertModelOutput, karrasSchedule, multistepTimesteps, sigmasAtTimesteps, type PredictionType, type SolverStepOutput, type SolverScheduleOptions } from './dpm-solver-common';
 import { f32 } from './float32';
 import type { SchedulerStepOptions } from './scheduler';
 import type { TimestepSpacing } from './spacing';
@@ -45,27 +38,11 @@ const UNIPC_SCHEMA: ConfigSchema = {
 };
 
 /** `UniPCMultistepScheduler`'s constructor options: diffusers' config keys, camelCased. */
-export interface UniPCMultistepSchedulerOptions {
-  /** T, the training steps (1000). */
-  numTrainTimesteps?: number;
-  /** β_1 of `linear` / `scaled_linear` (0.0001). */
-  betaStart?: number;
-  /** β_T of `linear` / `scaled_linear` (0.02). */
-  betaEnd?: number;
-  /** `linear` (default), `scaled_linear` (Stable Diffusion) or `squaredcos_cap_v2` (cosine). */
-  betaSchedule?: 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
-  /** Betas to use instead of a named schedule. */
-  trainedBetas?: ArrayLike<number> | null;
+export interface UniPCMultistepSchedulerOptions extends SolverScheduleOptions {
   /** p, the order of the predictor UniP: 1, 2 (default; guided sampling) or 3 (unconditional). */
   solverOrder?: 1 | 2 | 3;
-  /** What the model predicts: `epsilon` (default), `sample` (x_0) or `v_prediction`. */
-  predictionType?: 'epsilon' | 'sample' | 'v_prediction';
   /** Dynamic thresholding of x̂_0 (false); only with `predictX0`, as in diffusers. */
   thresholding?: boolean;
-  /** Quantile of |x̂_0| that thresholding scales by (0.995). */
-  dynamicThresholdingRatio?: number;
-  /** Largest threshold (1). */
-  sampleMaxValue?: number;
   /** Integrate the data prediction x̂_0 (true, default) or the noise prediction ε̂. */
   predictX0?: boolean;
   /** B(h): `bh1` (h; advised below 10 steps, unconditional) or `bh2` (e^h − 1, default); DPM-Solver's `midpoint`, `heun`, `logrho` become `bh2`. */

@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { DifflibError, GaussianDiffusion, namedBetaSchedule } from '../../src/index';
 import { DirectoryCheckpointStore, IOHandlerCheckpointStore, Trainer, type Checkpoint, type CheckpointStore, type TrainerOptions } from '../../src/train';
 import { useBackend } from '../backends';
-import { makeDiffusion, makeOpsModel, randomBatch, stateBytes, type OpsModel, type StateBytes } from './fixtures';
+import { expectSameBytes, makeDiffusion, makeOpsModel, randomBatch, stateBytes, type OpsModel } from './fixtures';
 
 const root = mkdtempSync(path.join(tmpdir(), 'difflib-refusals-'));
 /** A checkpoint of `makeTrainer()` after two steps; copied, never changed. */
@@ -43,13 +43,6 @@ async function train(trainer: Trainer, steps: number): Promise<Array<Awaited<Ret
     x0.dispose();
   }
   return logs;
-}
-
-function expectSameBytes(actual: StateBytes, expected: StateBytes): void {
-  expect(actual.step).toBe(expected.step);
-  expect(actual.optimizerStep).toBe(expected.optimizerStep);
-  const differing = [...expected.tensors].filter(([key, bytes]) => !tf.util.arraysEqual(actual.tensors.get(key)!, bytes)).map(([key]) => key);
-  expect(differing).toEqual([]);
 }
 
 /** Every byte of a model's variables. */

@@ -3,6 +3,7 @@
  * deterministic weights, and byte-level snapshots of a trainer's state.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'vitest';
 import { GaussianDiffusion, createUNet, namedBetaSchedule, timestepEmbedding, type LossType, type UNet, type UNetConfig } from '../../src/index';
 import type { Trainer, TrainableModel } from '../../src/train';
 
@@ -96,4 +97,13 @@ export function stateBytes(trainer: Trainer): StateBytes {
     tensors.set(`v/${i}`, bytes(secondMoments[i]!));
   });
   return { step: trainer.stepCount, optimizerStep: trainer.optimizer.step, tensors };
+}
+
+/** Two snapshots are the same state: step, optimizer step, tensor names and every tensor's bytes. */
+export function expectSameBytes(actual: StateBytes, expected: StateBytes): void {
+  expect(actual.step).toBe(expected.step);
+  expect(actual.optimizerStep).toBe(expected.optimizerStep);
+  expect([...actual.tensors.keys()]).toEqual([...expected.tensors.keys()]);
+  const differing = [...expected.tensors].filter(([key, bytes]) => !tf.util.arraysEqual(actual.tensors.get(key)!, bytes)).map(([key]) => key);
+  expect(differing).toEqual([]);
 }

@@ -15,7 +15,7 @@ import { IOHandlerCheckpointStore, Trainer, type Checkpoint, type CheckpointStor
 import { stepSeed } from '../../src/train/step-seeds';
 import { useBackend } from '../backends';
 import { countReadbacksAsync, expectDifflibError } from '../helpers';
-import { makeDiffusion, makeOpsModel, randomBatch, stateBytes, type OpsModel, type StateBytes } from './fixtures';
+import { expectSameBytes, makeDiffusion, makeOpsModel, randomBatch, stateBytes, type OpsModel } from './fixtures';
 
 const B = 8;
 const T = 8;
@@ -97,13 +97,6 @@ async function run(trainer: Trainer, from: number, to: number, labelKey: string 
     tf.dispose([x0, labels]);
   }
   return logs;
-}
-
-function expectSameBytes(actual: StateBytes, expected: StateBytes): void {
-  expect(actual.step).toBe(expected.step);
-  expect(actual.optimizerStep).toBe(expected.optimizerStep);
-  const differing = [...expected.tensors].filter(([key, bytes]) => !tf.util.arraysEqual(actual.tensors.get(key)!, bytes)).map(([key]) => key);
-  expect(differing).toEqual([]);
 }
 
 /** An in-memory checkpoint store. */

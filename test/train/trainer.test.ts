@@ -11,7 +11,7 @@ import { IOHandlerCheckpointStore, Trainer, logKeyValues, type StepLog, type Tra
 import { stepSeed } from '../../src/train/step-seeds';
 import { useBackend } from '../backends';
 import { countReadbacksAsync } from '../helpers';
-import { constantBatch, makeDiffusion, makeOpsModel, randomBatch, stateBytes, type OpsModel, type StateBytes } from './fixtures';
+import { constantBatch, expectSameBytes, makeDiffusion, makeOpsModel, randomBatch, stateBytes, type OpsModel } from './fixtures';
 
 const cleanup: Array<() => void> = [];
 afterEach(() => cleanup.splice(0).forEach((dispose) => dispose()));
@@ -44,14 +44,6 @@ async function run(trainer: Trainer, from: number, to: number): Promise<StepLog[
     x0.dispose();
   }
   return logs;
-}
-
-function expectSameBytes(actual: StateBytes, expected: StateBytes): void {
-  expect(actual.step).toBe(expected.step);
-  expect(actual.optimizerStep).toBe(expected.optimizerStep);
-  expect([...actual.tensors.keys()]).toEqual([...expected.tensors.keys()]);
-  const differing = [...expected.tensors].filter(([key, bytes]) => !tf.util.arraysEqual(actual.tensors.get(key)!, bytes)).map(([key]) => key);
-  expect(differing).toEqual([]);
 }
 
 /** Rejects with a DifflibError naming fn and argument, having made no tensor. */

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../../errors';
-import { alphasCumprodOf, diffusersBetas, type BetaConfig } from './betas';
+import { AlphaSchedulerBase } from './alpha-scheduler';
 import { BETA_KEYS, PREDICTION_TYPE, RESCALE_ZERO_SNR, SPACING_KEYS, THRESHOLD_KEYS } from './common-keys';
 import { boolean, positiveNumber, type ConfigSchema } from './config';
 import { f32 } from './float32';
-import { SchedulerBase, type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
+import { type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
 import { spacedTimesteps, type TimestepSpacing } from './spacing';
 import { thresholdSample } from './thresholding';
 
@@ -78,24 +78,18 @@ export interface DDIMSchedulerOptions {
  * }
  * ```
  */
-export class DDIMScheduler extends SchedulerBase {
+export class DDIMScheduler extends AlphaSchedulerBase {
   /** The config keys and their defaults. @internal */
   static readonly schema = DDIM_SCHEMA;
   readonly order = 1;
   readonly initNoiseSigma = 1;
-  /** β_t, float32 as diffusers holds them. */
-  readonly betas: Float32Array;
-  /** ᾱ_t, float32. */
-  readonly alphasCumprod: Float32Array;
   /** ᾱ after the last step. */
   readonly finalAlphaCumprod: number;
 
   /** @param options - diffusers' config, camelCased; see {@link DDIMSchedulerOptions}. */
   constructor(options: DDIMSchedulerOptions = {}) {
     super('DDIMScheduler', DDIM_SCHEMA, options);
-    this.betas = diffusersBetas(this.config as unknown as BetaConfig);
-    this.alphasCumprod = alphasCumprodOf(this.betas);
-    this.finalAlphaCumprod = this.cfg<boolean>('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
+    this.finalAlphaCumprod = this.finalAlphaCumprodOf();
   }
 
   protected computeTimesteps(n: number): number[] {

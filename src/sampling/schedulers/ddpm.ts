@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError } from '../../errors';
 import { shapeString } from '../../validate';
-import { alphasCumprodOf, diffusersBetas, type BetaConfig } from './betas';
+import { AlphaSchedulerBase } from './alpha-scheduler';
 import { BETA_KEYS, PREDICTION_TYPE, RESCALE_ZERO_SNR, SPACING_KEYS, THRESHOLD_KEYS } from './common-keys';
 import { boolean, oneOf, positiveNumber, type ConfigSchema } from './config';
 import { f32 } from './float32';
 import { predictOriginalSample, type OriginalSampleConfig } from './original-sample';
-import { SchedulerBase, type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
+import { type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
 import { spacedTimesteps, type TimestepSpacing } from './spacing';
 
 /** diffusers' `variance_type` values difflib implements. */
@@ -96,23 +96,17 @@ export interface DDPMSchedulerOptions {
  * }
  * ```
  */
-export class DDPMScheduler extends SchedulerBase {
+export class DDPMScheduler extends AlphaSchedulerBase {
   /** The config keys and their defaults. @internal */
   static readonly schema = DDPM_SCHEMA;
   /** diffusers' `order`: 1 (one model call per `step`). */
   readonly order = 1;
   /** 1: x_T is unit Gaussian noise. */
   readonly initNoiseSigma = 1;
-  /** β_t, float32 as diffusers holds them. */
-  readonly betas: Float32Array;
-  /** ᾱ_t, float32. */
-  readonly alphasCumprod: Float32Array;
 
   /** @param options - diffusers' config, camelCased; see {@link DDPMSchedulerOptions}. */
   constructor(options: DDPMSchedulerOptions = {}) {
     super('DDPMScheduler', DDPM_SCHEMA, options);
-    this.betas = diffusersBetas(this.config as unknown as BetaConfig);
-    this.alphasCumprod = alphasCumprodOf(this.betas);
   }
 
 

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../../errors';
-import { alphasCumprodOf, diffusersBetas, type BetaConfig } from './betas';
+import { AlphaSchedulerBase } from './alpha-scheduler';
 import { BETA_KEYS, PREDICTION_TYPE, RESCALE_ZERO_SNR, SPACING_KEYS, THRESHOLD_KEYS } from './common-keys';
 import { boolean, positiveInteger, positiveNumber, type ConfigSchema } from './config';
 import { f32 } from './float32';
 import { predictOriginalSample, type OriginalSampleConfig } from './original-sample';
-import { SchedulerBase, type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
+import { type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
 
 /** diffusers' `LCMScheduler` config keys and defaults. */
 const LCM_SCHEMA: ConfigSchema = {
@@ -94,26 +94,20 @@ export interface LCMStepOutput extends SchedulerStepOutput {
  * }
  * ```
  */
-export class LCMScheduler extends SchedulerBase {
+export class LCMScheduler extends AlphaSchedulerBase {
   /** The config keys and their defaults. @internal */
   static readonly schema = LCM_SCHEMA;
   /** diffusers' `order`: 1 (one model call per `step`). */
   readonly order = 1;
   /** 1: x_T is unit Gaussian noise. */
   readonly initNoiseSigma = 1;
-  /** β_t, float32 as diffusers holds them. */
-  readonly betas: Float32Array;
-  /** ᾱ_t, float32. */
-  readonly alphasCumprod: Float32Array;
   /** ᾱ below timestep 0. */
   readonly finalAlphaCumprod: number;
 
   /** @param options - diffusers' config, camelCased; see {@link LCMSchedulerOptions}. */
   constructor(options: LCMSchedulerOptions = {}) {
     super('LCMScheduler', LCM_SCHEMA, options);
-    this.betas = diffusersBetas(this.config as unknown as BetaConfig);
-    this.alphasCumprod = alphasCumprodOf(this.betas);
-    this.finalAlphaCumprod = this.cfg<boolean>('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
+    this.finalAlphaCumprod = this.finalAlphaCumprodOf();
   }
 
   protected override checkConfig(): void {

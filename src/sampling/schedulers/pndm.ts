@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError, describeValue } from '../../errors';
 import { shapeString } from '../../validate';
-import { alphasCumprodOf, diffusersBetas, type BetaConfig } from './betas';
+import { AlphaSchedulerBase } from './alpha-scheduler';
 import { BETA_KEYS, SPACING_KEYS } from './common-keys';
 import { boolean, oneOf, type ConfigSchema } from './config';
 import { f32 } from './float32';
-import { SchedulerBase, type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
+import { type SchedulerStepOptions, type SchedulerStepOutput } from './scheduler';
 import { spacedTimesteps, type TimestepSpacing } from './spacing';
 
 /** diffusers' `PNDMScheduler` config keys and defaults. */
@@ -79,17 +79,13 @@ export interface PNDMStepOutput extends SchedulerStepOutput {
  * scheduler.dispose(); // frees the model outputs it keeps
  * ```
  */
-export class PNDMScheduler extends SchedulerBase {
+export class PNDMScheduler extends AlphaSchedulerBase {
   /** The config keys and their defaults. @internal */
   static readonly schema = PNDM_SCHEMA;
   /** diffusers' `order`: 1 (one model call per `step`). */
   readonly order = 1;
   /** 1: x_T is unit Gaussian noise. */
   readonly initNoiseSigma = 1;
-  /** β_t, float32 as diffusers holds them. */
-  readonly betas: Float32Array;
-  /** ᾱ_t, float32. */
-  readonly alphasCumprod: Float32Array;
   /** ᾱ below timestep 0. */
   readonly finalAlphaCumprod: number;
   private prk: readonly number[] = [];
@@ -104,9 +100,7 @@ export class PNDMScheduler extends SchedulerBase {
   /** @param options - diffusers' config, camelCased; see {@link PNDMSchedulerOptions}. */
   constructor(options: PNDMSchedulerOptions = {}) {
     super('PNDMScheduler', PNDM_SCHEMA, options);
-    this.betas = diffusersBetas(this.config as unknown as BetaConfig);
-    this.alphasCumprod = alphasCumprodOf(this.betas);
-    this.finalAlphaCumprod = this.cfg<boolean>('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
+    this.finalAlphaCumprod = this.finalAlphaCumprodOf();
   }
 
   /** The Runge–Kutta calls' timesteps (the first 12 of `timesteps`; none with `skipPrkSteps`). */

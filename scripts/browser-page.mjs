@@ -36,12 +36,13 @@ export async function bundleForBrowser(entry, outfile) {
  * file, read on each request, or a fixed body. `/favicon.ico` is empty, so pages log no 404.
  * @param {Record<string, { type: string, file?: string, body?: string }>} routes - by URL path.
  * @param {number} [port] - 0: any free port.
+ * @param {Record<string, string>} [headers] - sent with every route besides its content type.
  * @returns {Promise<{ url: string, close: () => Promise<void> }>}
  */
-export async function serveRoutes(routes, port = 0) {
+export async function serveRoutes(routes, port = 0, headers = {}) {
   const server = http.createServer((req, res) => {
     const route = routes[new URL(req.url, 'http://localhost').pathname];
-    if (route) res.writeHead(200, { 'content-type': route.type }).end(route.file ? readFileSync(route.file) : route.body);
+    if (route) res.writeHead(200, { ...headers, 'content-type': route.type }).end(route.file ? readFileSync(route.file) : route.body);
     else res.writeHead(req.url === '/favicon.ico' ? 204 : 404).end();
   });
   await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));

@@ -2,7 +2,12 @@
 // page's backend and animates the reverse process as it learns; (2) samples digits from a
 // model file written by examples/digits.mjs. URL parameters (all optional):
 //
-//   backend=webgl|webgpu|cpu   (default webgl)      steps=N      training steps (default 1500)
+//   backend=auto|webgpu|webgl|wasm|cpu  (default auto: the fastest this browser has, by the
+//               rule in backend-choice.mjs; the page's menu sets it)
+//   threads=N   wasm threads (default: navigator.hardwareConcurrency, at most 8, as difflib/node's
+//               registerThreadedWasmBackend; tfjs alone takes half the cores); only when the
+//               page is cross-origin isolated
+//   steps=N     training steps (default 1500)
 //   preview=N   animate sampling every N steps (default 250; 0: only at the end)
 //   digits=N    digits to sample (default 16)       digitSteps=N sampling steps (default 50)
 //   sampler=NAME  'ancestral' (improved-diffusion's, with the learned variances; default) or a
@@ -13,13 +18,17 @@
 // "Sample digits" samples again with the sampler and steps chosen on the page.
 //
 // window.demo holds what happened, for the Playwright test (test/browser-demo.test.ts):
-// { phase, backend, losses, toy: { nearMode, modeShares, frames }, digits: { ... }, error }.
+// { phase, backend, backendReason, backendFacts, wasm: { simd, multithread, threads } | null,
+//   losses, toy: { nearMode, modeShares, frames }, digits: { ... }, error }.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { availableSchedulers } from '../lib/schedulers.mjs';
+import { backendLabel, chooseBackend } from './backend-choice.mjs';
+import { detectBackendFacts } from './backend-facts.mjs';
 import { ANCESTRAL, backgroundShare, loadDigitsModel, sampleDigits } from './digits.mjs';
 import { drawDigits, drawLoss, drawScatter } from './draw.mjs';
 import { createToyModel, dataPoints, denoiseToy, modeStats, trainToy } from './toy.mjs';
@@ -31,7 +40,7 @@ const int = (name, fallback) => {
   return v;
 };
 const options = {
-  backend: params.get('backend') ?? 'webgl',
+  threads: Math.min(8, Math.max(1, int('threads', navigator.hardwareConcurrency || 1))),
   steps: int('steps', 1500),
   preview: int('preview', 250),
   digits: Math.max(1, int('digits', 16)),
@@ -43,7 +52,7 @@ const PREVIEW_POINTS = 1000;
 const PREVIEW_STEPS = 25;
 
 const $ = (id) => document.getElementById(id);
-const demo = { phase: 'starting', backend: null, losses: [], toy: null, digits: null, error: null };
+const demo = { phase: 'starting', backend: null, backendReason: null, backendFacts: null, wasm: null, losses: [], toy: null, digits: null, error: null };
 window.demo = demo;
 
 const fail = (error) => {
@@ -53,11 +62,46 @@ const fail = (error) => {
   console.error(error);
 };
 
+/**
+ * Starts tfjs-backend-wasm with `threads` threads where its threaded build runs. The build
+ * caps its pool at navigator.hardwareConcurrency / 2, read once as it starts (1 on a 2-core
+ * machine, whatever setThreadsCount asks), so the page shows it 2·threads cores meanwhile,
+ * as difflib/node's registerThreadedWasmBackend does with os.cpus().
+ * @returns {Promise<boolean>} whether it started (tf.setBackend's answer).
+ */
+async function startWasm(threads) {
+  setThreadsCount(threads);
+  Object.defineProperty(navigator, 'hardwareConcurrency', { value: 2 * threads, configurable: true });
+  try {
+    return await tf.setBackend('wasm');
+  } finally {
+    delete navigator.hardwareConcurrency; // back to Navigator.prototype's getter
+  }
+}
+
+/**
+ * Starts the backend backend-choice.mjs picks from what this browser has (or the one
+ * ?backend= names) and shows which and why. tfjs-backend-wasm fetches its .wasm from wasm/
+ * (serve.mjs serves all three builds): the threaded SIMD build when the page is
+ * cross-origin isolated, the SIMD one otherwise.
+ */
 async function startBackend() {
-  if (!(await tf.setBackend(options.backend))) throw new Error(`the ${options.backend} backend did not start in this browser`);
+  demo.backendFacts = await detectBackendFacts(params);
+  const { backend, reason } = chooseBackend(demo.backendFacts);
+  $('backend').value = params.get('backend') ?? 'auto';
+  setWasmPaths(new URL('wasm/', location.href).href);
+  if (!(await (backend === 'wasm' ? startWasm(options.threads) : tf.setBackend(backend)))) {
+    throw new Error(`the ${backend} backend did not start in this browser`);
+  }
   await tf.ready();
   demo.backend = tf.getBackend();
-  $('status').textContent = `Backend: ${demo.backend}. Ready.`;
+  demo.backendReason = reason;
+  if (demo.backend === 'wasm') {
+    const [simd, multithread] = await Promise.all([tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')]);
+    demo.wasm = { simd, multithread, threads: getThreadsCount() };
+  }
+  $('status').textContent = `Backend: ${backendLabel(demo.backend, demo.wasm)}: ${reason}. Ready.`;
+  demo.phase = 'ready';
 }
 
 /** Part 1: train the toy, animating the reverse process every `preview` steps and at the end. */
@@ -176,6 +220,10 @@ async function runParts(...parts) {
   }
 }
 
+$('backend').addEventListener('change', () => {
+  params.set('backend', $('backend').value);
+  location.search = params.toString();
+});
 $('run').addEventListener('click', () => runParts(runToy, runDigits));
 $('sample-digits').addEventListener('click', () => runParts(runDigits));
 Promise.resolve()

@@ -4,6 +4,7 @@ export { NearestUpsampling2D } from './layers/nearest-upsampling';
 export { QKVAttention, type QKVAttentionArgs, type QkvOrder } from './layers/qkv-attention';
 export { TimeConditioning, type TimeConditioningArgs } from './layers/time-conditioning';
 export { TimestepEmbeddingLayer, type TimestepEmbeddingLayerArgs } from './layers/timestep-embedding-layer';
+export { inferUNetConfig, type StateDictEntry, type StateDictShapes, type UNetConfigHints } from './infer-unet-config';
 export { loadUNetModel } from './load-unet-model';
 export { registerUNetLayers } from './register-unet-layers';
 export { timestepEmbedding } from './timestep-embedding';

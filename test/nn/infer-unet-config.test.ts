@@ -2,6 +2,11 @@
 // many configurations), the state dicts PyTorch saved for the reference U-Nets
 // (improved-diffusion and guided-diffusion), and the structure of two released checkpoints,
 // built in PyTorch from their published flags (test/fixtures/released-unets/generate.py).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -21,6 +26,10 @@ import { expectDifflibError } from '../helpers';
 import { loadUNetCase, type RefValue } from '../reference/load';
 
 type Shapes = Record<string, StateDictEntry>;
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const python = '/usr/bin/python3';
+const hasTorch = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 
 /** A state dict's names and shapes from a list of [name, shape] (or {name, shape}) entries. */
 function shapesOf(entries: Array<[string, number[]] | { name: string; shape: number[] }>): Shapes {
@@ -141,6 +150,18 @@ describe('inferUNetConfig', () => {
 
   describe('released checkpoints: state-dict structure built in PyTorch from their flags (test/fixtures/released-unets)', () => {
     const model = (checkpoint: string) => released.models.find((m) => m.checkpoint === checkpoint)!;
+
+    it.skipIf(!hasTorch)('the fixture is what generate.py writes with PyTorch today (skipped without /usr/bin/python3 + torch)', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'released-unets-'));
+      try {
+        const out = path.join(dir, 'shapes.json');
+        const run = spawnSync(python, ['test/fixtures/released-unets/generate.py', '--out', out], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+        expect(run.status, run.stderr).toBe(0);
+        expect(readFileSync(out, 'utf8')).toBe(readFileSync(path.join(root, 'test/fixtures/released-unets/shapes.json'), 'utf8'));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
 
     it("improved-diffusion cifar10_uncond_50M_500K.pt: 32 px, 128 channels × (1, 2, 2, 2), 3 res blocks, attention at 16 and 8 px, L_hybrid", () => {
       const m = model('cifar10_uncond_50M_500K.pt');

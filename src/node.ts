@@ -5,3 +5,4 @@
  * @module difflib/node
  */
 export { registerThreadedWasmBackend, type ThreadedWasmOptions } from './node/threaded-wasm';
+export { enableWasmRelaxedSimd } from './node/relaxed-simd';

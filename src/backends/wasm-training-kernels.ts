@@ -5,6 +5,10 @@ import { conv2dBackpropInput } from './conv2d-backprop-input';
 import { depthwiseConv2dBackpropFilter, depthwiseConv2dBackpropInput } from './depthwise-conv2d-backprop';
 import { addMissingKernel, replaceKernel, restoreKernel } from './kernel-replacement';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
+import { gemmConv2d, gemmConv2dBackpropFilter, gemmConv2dBackpropInput } from './wasm-gemm/conv-kernels';
+import { gemmBatchMatMul } from './wasm-gemm/matmul-kernels';
+import { selectWasmGemmFlavour, supportedWasmGemmFlavours, type WasmGemmFlavour } from './wasm-gemm/module';
+import { DifflibError, describeValue } from '../errors';
 
 const BACKEND = 'wasm';
 
@@ -16,7 +20,7 @@ const BACKEND = 'wasm';
  * that adds one keeps its own.
  */
 const MISSING_KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
-  [tf.Conv2DBackpropFilter, conv2dBackpropFilter],
+  [tf.Conv2DBackpropFilter, gemmConv2dBackpropFilter(conv2dBackpropFilter)],
   [tf.DepthwiseConv2dNativeBackpropFilter, depthwiseConv2dBackpropFilter],
   [tf.DepthwiseConv2dNativeBackpropInput, depthwiseConv2dBackpropInput],
   [tf.UnsortedSegmentSum, unsortedSegmentSum],
@@ -38,9 +42,54 @@ const MISSING_KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
  *   Within 4e-6 of wasm's kernel relative to the largest entry (summation order).
  */
 const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelConfig) => tf.KernelFunc]> = [
-  [tf.Conv2DBackpropInput, () => conv2dBackpropInput],
-  [tf.BatchMatMul, (original) => batchMatMulOnGemm(original.kernelFunc)],
+  [tf.Conv2DBackpropInput, () => gemmConv2dBackpropInput(conv2dBackpropInput)],
+  [tf.BatchMatMul, (original) => gemmBatchMatMul(batchMatMulOnGemm(original.kernelFunc))],
+  [tf.Conv2D, (original) => gemmConv2d(original.kernelFunc)],
+  [tf.FusedConv2D, (original) => gemmConv2d(original.kernelFunc)],
+  [tf._FusedMatMul, (original) => gemmBatchMatMul(original.kernelFunc)],
 ];
+
+/** Options of {@link registerWasmTrainingKernels}. */
+export interface WasmTrainingKernelsOptions {
+  /**
+   * Which build of difflib's own wasm GEMM kernels runs conv2d, its two gradients and
+   * the matrix products: `'auto'` (the fastest this engine supports: `'relaxed-simd'`,
+   * else `'simd128'`, else `'off'`), `'relaxed-simd'`, `'simd128'`, or `'off'`
+   * (tfjs-backend-wasm's XNNPACK kernels, with the composed gradients above). Absent:
+   * the choice made by an earlier call, or `'auto'` the first time.
+   */
+  gemm?: WasmGemmFlavour | 'auto';
+}
+
+const GEMM_CHOICES: ReadonlyArray<WasmGemmFlavour | 'auto'> = ['auto', 'relaxed-simd', 'simd128', 'off'];
+
+function checkOptions(options: unknown): WasmTrainingKernelsOptions {
+  const fn = 'registerWasmTrainingKernels';
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new DifflibError('INVALID_ARGUMENT', fn, 'options', `must be an object { gemm? }, got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'gemm') throw new DifflibError('UNKNOWN_OPTION', fn, `options.${key}`, 'is not an option (expected: gemm)');
+  }
+  const { gemm } = options as WasmTrainingKernelsOptions;
+  if (gemm !== undefined && !GEMM_CHOICES.includes(gemm)) {
+    throw new DifflibError('UNKNOWN_OPTION', fn, 'options.gemm', `must be one of ${GEMM_CHOICES.map((c) => `'${c}'`).join(', ')}, got ${describeValue(gemm)}`);
+  }
+  if (gemm === 'relaxed-simd' || gemm === 'simd128') {
+    const supported = supportedWasmGemmFlavours();
+    if (!supported.includes(gemm)) {
+      const hint = gemm === 'relaxed-simd' ? " (in Node 20 call enableWasmRelaxedSimd() from 'difflib/node' first)" : '';
+      throw new DifflibError(
+        'UNSATISFIABLE',
+        fn,
+        'options.gemm',
+        `'${gemm}' is not supported by this JavaScript engine${hint}; supported: ${supported.length ? supported.map((c) => `'${c}'`).join(', ') : 'none'}`,
+      );
+    }
+  }
+  return { gemm };
+}
 
 /**
  * Makes the tfjs wasm backend able to train conv nets, and faster at it, by
@@ -88,7 +137,9 @@ const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelConfig
  * const { grads } = tf.variableGrads(() => tf.sum(tf.conv2d(x, w, 2, 'same')));
  * ```
  */
-export function registerWasmTrainingKernels(): void {
+export function registerWasmTrainingKernels(options?: WasmTrainingKernelsOptions): void {
+  const { gemm } = checkOptions(options);
+  selectWasmGemmFlavour(gemm);
   for (const [kernelName, kernelFunc] of MISSING_KERNELS) addMissingKernel(BACKEND, kernelName, kernelFunc);
   for (const [kernelName, makeKernelFunc] of FASTER_KERNELS) replaceKernel(BACKEND, kernelName, makeKernelFunc);
 }

@@ -100,22 +100,28 @@ describe('registerWasmTrainingKernels', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
   });
 
-  it('accepts bare TensorInfo inputs (a backend calling the kernel itself) and leaves them alive', async () => {
-    await tf.setBackend('wasm');
-    const x = randomTensor([1, 5, 5, 2], 1);
-    const dy = randomTensor([1, 5, 5, 3], 2);
-    const bare = (t: tf.Tensor): tf.TensorInfo => ({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
-    const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] };
-    const viaEngine = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor;
-    const before = tf.memory().numTensors;
-    const { kernelFunc } = tf.getKernel('Conv2DBackpropFilter', 'wasm');
-    const direct = kernelFunc({ inputs: { x: bare(x), dy: bare(dy) }, backend: tf.backend(), attrs: attrs as never }) as tf.Tensor;
-    expect(Array.from(direct.dataSync())).toEqual(Array.from(viaEngine.dataSync()));
-    direct.dispose();
-    expect(tf.memory().numTensors).toBe(before);
-    expect(x.dataSync().length).toBe(50); // still readable: its data was not released
-    tf.dispose([x, dy, viaEngine]);
-  });
+  for (const gemm of ['off', 'simd128'] as const) {
+    it(`accepts bare TensorInfo inputs (a backend calling the kernel itself) and leaves them alive (gemm: '${gemm}')`, async () => {
+      await tf.setBackend('wasm');
+      registerWasmTrainingKernels({ gemm });
+      onTestFinished(() => registerWasmTrainingKernels({ gemm: 'auto' }));
+      const x = randomTensor([1, 5, 5, 2], 1);
+      const dy = randomTensor([1, 5, 5, 3], 2);
+      const bare = (t: tf.Tensor): tf.TensorInfo => ({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+      const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] };
+      const viaEngine = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor;
+      const before = tf.memory().numTensors;
+      const { kernelFunc } = tf.getKernel('Conv2DBackpropFilter', 'wasm');
+      const result = kernelFunc({ inputs: { x: bare(x), dy: bare(dy) }, backend: tf.backend(), attrs: attrs as never }) as tf.TensorInfo;
+      // The composed kernel returns a tensor; difflib's GEMM kernel, like wasm's own, a TensorInfo.
+      const direct = result instanceof tf.Tensor ? result : tf.engine().makeTensorFromTensorInfo(result);
+      expect(Array.from(direct.dataSync())).toEqual(Array.from(viaEngine.dataSync()));
+      direct.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(x.dataSync().length).toBe(50); // still readable: its data was not released
+      tf.dispose([x, dy, viaEngine]);
+    });
+  }
 
   it('unregisterWasmTrainingKernels restores wasm as it was, and registering again works', () => {
     const ours = tf.getKernel('Conv2DBackpropInput', 'wasm');

@@ -111,7 +111,8 @@ export function inferUNetConfig(stateDict: StateDictShapes, hints: UNetConfigHin
         "pass the training size, e.g. 32 for improved-diffusion's CIFAR-10 models, 256 for guided-diffusion's 256x256_diffusion.pt",
     );
   }
-  if (h.numHeads === undefined && h.numHeadChannels === undefined) {
+  // numHeadChannels −1 means "use numHeads", so it does not settle the heads by itself.
+  if (h.numHeads === undefined && (h.numHeadChannels === undefined || h.numHeadChannels === -1)) {
     throw hint(
       'numHeads',
       '(or hints.numHeadChannels) is required: every ADM U-Net has attention (at least in its middle block) and its qkv weight ' +

@@ -233,6 +233,7 @@ describe('inferUNetConfig', () => {
       e = expectDifflibError(() => inferUNetConfig(shapes, { imageSize: 8 }), fn, 'hints.numHeads', 'INVALID_ARGUMENT');
       expect(e.message).toContain('num_heads=4');
       expect(e.message).toContain('num_head_channels=64');
+      expectDifflibError(() => inferUNetConfig(shapes, { imageSize: 8, numHeadChannels: -1 }), fn, 'hints.numHeads');
       expectDifflibError(() => inferUNetConfig(shapes), fn, 'hints.imageSize');
       e = expectDifflibError(() => inferUNetConfig(shapes, { imageSize: 8, numHeads: 2 }), fn, 'hints.useNewAttentionOrder');
       expect(e.message).toContain('2 heads');

@@ -3,6 +3,8 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { DifflibError, attributeErrors } from '../errors';
 import { readSafetensors } from './safetensors-read';
 import { writeSafetensors } from './safetensors-write';
+import { readTorchCheckpoint } from './torch-checkpoint/read-torch-checkpoint';
+import type { TorchStateDict } from './torch-checkpoint/types';
 import type { UNet } from '../nn/unet';
 
 /** One PyTorch parameter: its shape and row-major float32 values. */
@@ -64,23 +66,28 @@ function bindings(unet: UNet): WeightBinding[] {
 }
 
 /**
- * Loads an improved-diffusion / guided-diffusion `UNetModel` state dict, saved as
- * safetensors, into a U-Net built with the same configuration. Every key must be
- * present with the right shape and none may be left over; otherwise a DifflibError
- * lists the missing, unexpected and mis-shaped keys and no weight is changed.
+ * Loads an improved-diffusion / guided-diffusion `UNetModel` state dict into a U-Net built
+ * with the same configuration. The weights may be a safetensors file, a `torch.save`
+ * checkpoint (`.pt`, read by {@link readTorchCheckpoint} without running its code; the
+ * format is told by its first bytes) or a state dict already read by `readTorchCheckpoint`
+ * (e.g. with `{ key: 'ema' }` for a checkpoint holding several). float16, bfloat16 and
+ * float64 weights are converted to float32. Every key must be present with the right shape
+ * and none may be left over; otherwise a DifflibError lists the missing, unexpected and
+ * mis-shaped keys and no weight is changed.
  *
  * @param unet - from {@link createUNet} with the PyTorch model's kwargs.
- * @param safetensorsBytes - the file's bytes (F32, F16, BF16 or F64 tensors).
+ * @param safetensorsBytes - the weights: a safetensors or `torch.save` file's bytes, or a
+ *   {@link TorchStateDict}.
  *
  * @example
  * ```ts
  * const unet = createUNet(config);
- * loadTorchStateDict(unet, new Uint8Array(await readFile('ema_0.9999.safetensors')));
+ * loadTorchStateDict(unet, new Uint8Array(await readFile('ema_0.9999_500000.pt'))); // or .safetensors
  * ```
  */
-export function loadTorchStateDict(unet: UNet, safetensorsBytes: Uint8Array): void {
+export function loadTorchStateDict(unet: UNet, safetensorsBytes: Uint8Array | ArrayBuffer | TorchStateDict): void {
   const fn = 'loadTorchStateDict';
-  const file = readSafetensorsAs(fn, safetensorsBytes);
+  const file = readWeightsAs(fn, safetensorsBytes);
   const plan = bindings(unet);
   const missing: string[] = [];
   const misShaped: string[] = [];
@@ -139,16 +146,30 @@ export function exportTorchStateDict(unet: UNet, metadata: Record<string, string
   return writeSafetensors(tensors, metadata);
 }
 
-function readSafetensorsAs(fn: string, bytes: Uint8Array): Map<string, TorchTensor> {
-  const file = attributeErrors(fn, 'safetensorsBytes', () => readSafetensors(bytes));
+/** The weights by name as float32, from whichever form they were given in. */
+function readWeightsAs(fn: string, weights: Uint8Array | ArrayBuffer | TorchStateDict): Map<string, TorchTensor> {
+  const arg = 'safetensorsBytes';
   const out = new Map<string, TorchTensor>();
-  for (const [name, t] of file.tensors) {
-    if (!(t.data instanceof Float32Array) && !(t.data instanceof Float64Array)) {
-      throw new DifflibError('INVALID_ARGUMENT', fn, 'safetensorsBytes', `holds ${name} as ${t.dtype}; U-Net weights must be floating point`);
-    }
-    out.set(name, { shape: t.shape, data: t.data instanceof Float32Array ? t.data : Float32Array.from(t.data) });
+  const add = (name: string, dtype: string, shape: number[], data: unknown): void => {
+    if (data instanceof Float32Array) out.set(name, { shape, data });
+    else if (data instanceof Float64Array) out.set(name, { shape, data: Float32Array.from(data) });
+    else throw new DifflibError('INVALID_ARGUMENT', fn, arg, `holds ${name} as ${dtype}; U-Net weights must be floating point`);
+  };
+  if (weights instanceof Map) {
+    for (const [name, t] of weights) add(name, t.dtype, t.shape, t.data);
+  } else if (isTorchSave(weights)) {
+    for (const [name, t] of attributeErrors(fn, arg, () => readTorchCheckpoint(weights))) add(name, t.dtype, t.shape, t.data);
+  } else {
+    for (const [name, t] of attributeErrors(fn, arg, () => readSafetensors(weights)).tensors) add(name, t.dtype, t.shape, t.data);
   }
   return out;
+}
+
+/** A zip archive (torch.save since PyTorch 1.6), or a pickle (its legacy format, refused by the reader with advice). */
+function isTorchSave(bytes: unknown): bytes is Uint8Array | ArrayBuffer {
+  if (!(bytes instanceof Uint8Array) && !(bytes instanceof ArrayBuffer)) return false;
+  const head = bytes instanceof ArrayBuffer ? new Uint8Array(bytes, 0, Math.min(4, bytes.byteLength)) : bytes;
+  return (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) || (head[0] === 0x80 && head[1] === 0x02);
 }
 
 /** Row-major transpose of `data` with shape `shape` by axis permutation `perm`. */

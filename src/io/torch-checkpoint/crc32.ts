@@ -1,0 +1,23 @@
+// CRC-32 as zip archives store it (ISO-HDLC: reflected polynomial 0xEDB88320, initial and
+// final value 0xFFFFFFFF), with the usual 256-entry table.
+
+let table: Uint32Array | undefined;
+
+function crcTable(): Uint32Array {
+  if (table) return table;
+  table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+}
+
+/** The CRC-32 of `bytes` (as an unsigned 32-bit number), e.g. 0xCBF43926 for "123456789". @internal */
+export function crc32(bytes: Uint8Array): number {
+  const t = crcTable();
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}

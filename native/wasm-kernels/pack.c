@@ -3,6 +3,36 @@
 
 static inline int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
 
+/*
+ * Four rows r0..r3 of `len` floats (a null row reads as zeros) stored column by
+ * column: out[k·stride + q] = r_q[k]. Four columns at a time as a 4×4 transpose.
+ */
+static inline void interleave_rows(const float *r0, const float *r1, const float *r2, const float *r3, int32_t len,
+                                   float *out, int32_t stride) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int32_t k = 0;
+  for (; k + 4 <= len; k += 4) {
+    const v128_t a = r0 ? wasm_v128_load(r0 + k) : zero;
+    const v128_t b = r1 ? wasm_v128_load(r1 + k) : zero;
+    const v128_t c = r2 ? wasm_v128_load(r2 + k) : zero;
+    const v128_t d = r3 ? wasm_v128_load(r3 + k) : zero;
+    const v128_t ab_lo = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5);
+    const v128_t ab_hi = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
+    const v128_t cd_lo = wasm_i32x4_shuffle(c, d, 0, 4, 1, 5);
+    const v128_t cd_hi = wasm_i32x4_shuffle(c, d, 2, 6, 3, 7);
+    wasm_v128_store(out + (k + 0) * stride, wasm_i32x4_shuffle(ab_lo, cd_lo, 0, 1, 4, 5));
+    wasm_v128_store(out + (k + 1) * stride, wasm_i32x4_shuffle(ab_lo, cd_lo, 2, 3, 6, 7));
+    wasm_v128_store(out + (k + 2) * stride, wasm_i32x4_shuffle(ab_hi, cd_hi, 0, 1, 4, 5));
+    wasm_v128_store(out + (k + 3) * stride, wasm_i32x4_shuffle(ab_hi, cd_hi, 2, 3, 6, 7));
+  }
+  for (; k < len; k++) {
+    out[k * stride + 0] = r0 ? r0[k] : 0.0f;
+    out[k * stride + 1] = r1 ? r1[k] : 0.0f;
+    out[k * stride + 2] = r2 ? r2[k] : 0.0f;
+    out[k * stride + 3] = r3 ? r3[k] : 0.0f;
+  }
+}
+
 /* Plain A rows [i0, i0+mc), depth [p0, p0+kc): element (i, p) is p[i·ld + p], or p[p·ld + i] transposed. */
 static void pack_a_plain(const Operand *a, int32_t rows, int32_t i0, int32_t mc, int32_t p0, int32_t kc, float *out) {
   for (int32_t i = 0; i < mc; i += MR, out += MR * kc) {
@@ -17,48 +47,39 @@ static void pack_a_plain(const Operand *a, int32_t rows, int32_t i0, int32_t mc,
         }
       }
     } else {
-      for (int32_t q = 0; q < MR; q++) {
-        if (q < mr) {
-          const float *src = a->p + (i0 + i + q) * a->ld + p0;
-          for (int32_t k = 0; k < kc; k++) out[k * MR + q] = src[k];
-        } else {
-          for (int32_t k = 0; k < kc; k++) out[k * MR + q] = 0.0f;
-        }
-      }
+      const float *row = a->p + (i0 + i) * a->ld + p0;
+      interleave_rows(row, mr > 1 ? row + a->ld : 0, mr > 2 ? row + 2 * a->ld : 0, mr > 3 ? row + 3 * a->ld : 0, kc, out, MR);
     }
   }
 }
 
+/* Where output pixel m's tap reads in the image, or null for a pixel past the last row or a padding tap. */
+static inline const float *tap_source(const Operand *a, int32_t rows, int32_t m, int32_t tap, int32_t ch) {
+  const ConvGeometry *g = a->g;
+  if (m >= rows) return 0;
+  const int32_t ox = m % g->ow, oy = (m / g->ow) % g->oh, img = m / (g->ow * g->oh);
+  const int32_t y = oy * g->sh - g->pt + (tap / g->kw) * g->dh, x = ox * g->sw - g->pl + (tap % g->kw) * g->dw;
+  if (y < 0 || y >= g->h || x < 0 || x >= g->w) return 0;
+  return a->p + ((img * g->h + y) * g->w + x) * g->c + ch;
+}
+
 /*
- * X̃ rows (output pixels) [i0, i0+mc), depth (tap·c + channel) [p0, p0+kc). Each
- * row's depth range is a few runs of contiguous channels of one input pixel (or of
- * padding zeros), copied run by run.
+ * X̃ rows (output pixels) [i0, i0+mc), depth (tap·c + channel) [p0, p0+kc). A panel's
+ * four pixels share the depth range's split into taps: per tap, a run of contiguous
+ * channels of each pixel's input (or padding zeros), interleaved four at a time.
  */
 static void pack_a_im2col(const Operand *a, int32_t rows, int32_t i0, int32_t mc, int32_t p0, int32_t kc, float *out) {
   const ConvGeometry *g = a->g;
   for (int32_t i = 0; i < mc; i += MR, out += MR * kc) {
-    for (int32_t q = 0; q < MR; q++) {
-      const int32_t m = i0 + i + q;
-      if (m >= rows) {
-        for (int32_t k = 0; k < kc; k++) out[k * MR + q] = 0.0f;
-        continue;
-      }
-      const int32_t ox = m % g->ow, oy = (m / g->ow) % g->oh, img = m / (g->ow * g->oh);
-      const int32_t y0 = oy * g->sh - g->pt, x0 = ox * g->sw - g->pl;
-      int32_t tap = p0 / g->c, ch = p0 % g->c;
-      for (int32_t k = 0; k < kc;) {
-        const int32_t run = min32(g->c - ch, kc - k);
-        const int32_t y = y0 + (tap / g->kw) * g->dh, x = x0 + (tap % g->kw) * g->dw;
-        if (y >= 0 && y < g->h && x >= 0 && x < g->w) {
-          const float *src = a->p + ((img * g->h + y) * g->w + x) * g->c + ch;
-          for (int32_t r = 0; r < run; r++) out[(k + r) * MR + q] = src[r];
-        } else {
-          for (int32_t r = 0; r < run; r++) out[(k + r) * MR + q] = 0.0f;
-        }
-        k += run;
-        ch = 0;
-        tap++;
-      }
+    const int32_t m = i0 + i;
+    int32_t tap = p0 / g->c, ch = p0 % g->c;
+    for (int32_t k = 0; k < kc;) {
+      const int32_t run = min32(g->c - ch, kc - k);
+      interleave_rows(tap_source(a, rows, m, tap, ch), tap_source(a, rows, m + 1, tap, ch), tap_source(a, rows, m + 2, tap, ch),
+                      tap_source(a, rows, m + 3, tap, ch), run, out + k * MR, MR);
+      k += run;
+      ch = 0;
+      tap++;
     }
   }
 }
@@ -134,14 +155,11 @@ void pack_b(const Operand *b, int32_t cols, int32_t p0, int32_t kc, int32_t j0, 
         }
       }
     } else {
-      for (int32_t q = 0; q < NR; q++) {
-        if (q < nr) {
-          const float *src = b->p + (j0 + j + q) * b->ld + p0;
-          for (int32_t k = 0; k < kc; k++) out[k * NR + q] = src[k];
-        } else {
-          for (int32_t k = 0; k < kc; k++) out[k * NR + q] = 0.0f;
-        }
-      }
+      /* Each of the panel's columns is a contiguous row of B as stored: interleave 4 + 4. */
+      const float *row[NR];
+      for (int32_t q = 0; q < NR; q++) row[q] = q < nr ? b->p + (j0 + j + q) * b->ld + p0 : 0;
+      interleave_rows(row[0], row[1], row[2], row[3], kc, out, NR);
+      interleave_rows(row[4], row[5], row[6], row[7], kc, out + 4, NR);
     }
   }
 }

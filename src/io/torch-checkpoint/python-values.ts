@@ -1,6 +1,12 @@
-// The Python values the restricted unpickler builds. str, int, float, bool and None become
+// The Python values the restricted unpickler builds. str, int, bool and None become
 // string, number (bigint for an int beyond 2^53), boolean and null; list becomes an array;
-// tuple and dict get classes of their own so that they stay distinguishable.
+// float, tuple and dict get classes of their own so that they stay distinguishable (a
+// float is never taken for a size).
+
+/** A Python float. @internal */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
 
 /** A Python tuple. @internal */
 export class PyTuple {
@@ -30,7 +36,8 @@ export function describePython(value: unknown): string {
   if (value === null) return 'None';
   if (typeof value === 'string') return 'str';
   if (typeof value === 'boolean') return 'bool';
-  if (typeof value === 'number' || typeof value === 'bigint') return 'number';
+  if (typeof value === 'number' || typeof value === 'bigint') return 'int';
+  if (value instanceof PyFloat) return 'float';
   if (Array.isArray(value)) return `list of ${value.length}`;
   if (value instanceof PyTuple) return `tuple of ${value.items.length}`;
   if (value instanceof PyDict) return `dict of ${value.entries.size}`;

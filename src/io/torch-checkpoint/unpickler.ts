@@ -4,7 +4,7 @@
 // caller's hooks, which allow or refuse by name. It is a loop, never recursive, and every
 // length is checked against the bytes left, so no input makes it hang, recurse deeply or
 // allocate more than the pickle's own size.
-import { PyDict, PyGlobal, PyTuple, describePython } from './python-values';
+import { PyDict, PyFloat, PyGlobal, PyTuple, describePython } from './python-values';
 import type { Fail } from './zip-archive';
 
 /** What the pickle may do beyond building plain values; each hook throws to refuse. @internal */
@@ -192,7 +192,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, fail: Fail): u
         break;
       }
       case 0x47: // BINFLOAT: big-endian double
-        stack.push(view.getFloat64(need(8), false));
+        stack.push(new PyFloat(view.getFloat64(need(8), false)));
         break;
       case 0x4e: // NONE
         stack.push(null);

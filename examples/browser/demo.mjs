@@ -4,9 +4,9 @@
 //
 //   backend=auto|webgpu|webgl|wasm|cpu  (default auto: the fastest this browser has, by the
 //               rule in backend-choice.mjs; the page's menu sets it)
-//   threads=N   wasm threads (default: navigator.hardwareConcurrency, at most 8, as difflib/node's
-//               registerThreadedWasmBackend; tfjs alone takes half the cores); only when the
-//               page is cross-origin isolated
+//   threads=N   wasm threads, 1 to 8 (default: half the cores, as tfjs-backend-wasm takes by
+//               itself; a thread per core was 4-5x slower on a busy 2-core machine); only when
+//               the page is cross-origin isolated
 //   steps=N     training steps (default 1500)
 //   preview=N   animate sampling every N steps (default 250; 0: only at the end)
 //   digits=N    digits to sample (default 16)       digitSteps=N sampling steps (default 50)
@@ -26,6 +26,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { registerWasmTrainingKernels } from 'difflib';
 import { availableSchedulers } from '../lib/schedulers.mjs';
 import { backendLabel, chooseBackend } from './backend-choice.mjs';
 import { detectBackendFacts } from './backend-facts.mjs';
@@ -40,7 +41,7 @@ const int = (name, fallback) => {
   return v;
 };
 const options = {
-  threads: Math.min(8, Math.max(1, int('threads', navigator.hardwareConcurrency || 1))),
+  threads: Math.min(8, Math.max(1, int('threads', Math.floor((navigator.hardwareConcurrency || 1) / 2)))),
   steps: int('steps', 1500),
   preview: int('preview', 250),
   digits: Math.max(1, int('digits', 16)),
@@ -63,20 +64,25 @@ const fail = (error) => {
 };
 
 /**
- * Starts tfjs-backend-wasm with `threads` threads where its threaded build runs. The build
- * caps its pool at navigator.hardwareConcurrency / 2, read once as it starts (1 on a 2-core
- * machine, whatever setThreadsCount asks), so the page shows it 2·threads cores meanwhile,
- * as difflib/node's registerThreadedWasmBackend does with os.cpus().
+ * Starts tfjs-backend-wasm with `threads` threads where its threaded build runs, and adds
+ * difflib's training kernels. The build caps its pool at navigator.hardwareConcurrency / 2,
+ * read once as it starts (1 on a 2-core machine, whatever setThreadsCount asks), so for
+ * ?threads= above that the page shows it 2·threads cores meanwhile, as difflib/node's
+ * registerThreadedWasmBackend does with os.cpus().
  * @returns {Promise<boolean>} whether it started (tf.setBackend's answer).
  */
 async function startWasm(threads) {
   setThreadsCount(threads);
   Object.defineProperty(navigator, 'hardwareConcurrency', { value: 2 * threads, configurable: true });
+  let started;
   try {
-    return await tf.setBackend('wasm');
+    started = await tf.setBackend('wasm');
   } finally {
     delete navigator.hardwareConcurrency; // back to Navigator.prototype's getter
   }
+  // Gradient kernels tfjs-backend-wasm lacks (the toy's embedding gather needs UnsortedSegmentSum).
+  if (started) registerWasmTrainingKernels();
+  return started;
 }
 
 /**

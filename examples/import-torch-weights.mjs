@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Loads PyTorch weights of an improved-diffusion / guided-diffusion UNetModel (a state
-// dict saved as safetensors) into difflib's createUNet, runs a forward pass, and, when
+// dict saved by torch.save, or as safetensors) into difflib's createUNet, runs a forward pass, and, when
 // the config file holds a reference output, reports how far difflib's output is from it.
 //
 //   npm run example:import-torch-weights          # the reference U-Net in test/fixtures/reference
-//   node examples/import-torch-weights.mjs my-model.safetensors --config my-model.json
+//   node examples/import-torch-weights.mjs my-model.pt --config my-model.json
 //
-// Arguments: [WEIGHTS.safetensors] (default test/fixtures/reference/unet_improved.safetensors)
-// Flags: --config FILE (default: WEIGHTS with .json for .safetensors)  --image-size N
+// Arguments: [WEIGHTS] a .pt/.pth (torch.save, read without running it) or .safetensors file
+//            (default test/fixtures/reference/unet_improved.safetensors)
+// Flags: --config FILE (default: WEIGHTS with .json for its extension)  --image-size N
 //        --backend wasm|cpu (wasm)  --export FILE (write the weights back out as a state dict)
 //
 // The config is JSON: either a reference case as test/fixtures/reference/unet_*.json stores it
@@ -18,14 +19,14 @@
 //     "num_res_blocks": 3, "attention_resolutions": [4, 8], "channel_mult": [1, 2, 3, 4],
 //     "num_heads": 4, "use_scale_shift_norm": true }
 // (attention_resolutions as UNetModel takes them: downsample factors, image_size // res).
-// To make the .safetensors from a .pt checkpoint, see docs/checkpoints.md.
+// What a .pt file may hold (and what is refused): docs/checkpoints.md.
 // The last stdout line is `RESULT {json}`.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
-import { createUNet, exportTorchStateDict, loadTorchStateDict, readSafetensors } from 'difflib';
+import { createUNet, exportTorchStateDict, loadTorchStateDict, readSafetensors, readTorchCheckpoint } from 'difflib';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -38,11 +39,11 @@ const { values: opts, positionals } = parseArgs({
   },
 });
 if (opts.help) {
-  console.log('usage: node examples/import-torch-weights.mjs [WEIGHTS.safetensors] [--config FILE.json] [--image-size N] [--backend wasm|cpu] [--export FILE]');
+  console.log('usage: node examples/import-torch-weights.mjs [WEIGHTS.pt|.safetensors] [--config FILE.json] [--image-size N] [--backend wasm|cpu] [--export FILE]');
   process.exit(0);
 }
 const weightsPath = positionals[0] ?? 'test/fixtures/reference/unet_improved.safetensors';
-const configPath = opts.config ?? weightsPath.replace(/\.safetensors$/, '') + '.json';
+const configPath = opts.config ?? weightsPath.replace(/\.(safetensors|pth?)$/, '') + '.json';
 if (!existsSync(weightsPath)) throw new Error(`no weights file at ${weightsPath}`);
 if (!existsSync(configPath)) throw new Error(`no config at ${configPath}: pass --config with UNetModel's kwargs as JSON`);
 if (opts.backend !== 'wasm' && opts.backend !== 'cpu') throw new Error(`--backend must be wasm or cpu, got ${opts.backend}`);
@@ -73,7 +74,8 @@ console.log(`config (${configPath}): ${JSON.stringify(config)}`);
 
 // ---------------------------------------------------------------- load
 const bytes = new Uint8Array(readFileSync(weightsPath));
-const { tensors, metadata } = readSafetensors(bytes);
+// Both readers give name → { dtype, shape, data }; loadTorchStateDict tells the formats apart itself.
+const { tensors, metadata } = weightsPath.endsWith('.safetensors') ? readSafetensors(bytes) : { tensors: readTorchCheckpoint(bytes), metadata: {} };
 console.log(`${weightsPath}: ${tensors.size} tensors, metadata ${JSON.stringify(metadata)}`);
 const unet = createUNet(config);
 let t0 = performance.now();

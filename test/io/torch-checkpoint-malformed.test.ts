@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DifflibError, readTorchCheckpoint, type TorchStateDict } from '../../src/index';
+import { crc32 } from '../../src/io/torch-checkpoint/crc32';
 import { MAX_MARK_DEPTH } from '../../src/io/torch-checkpoint/unpickler';
 import { useBackend } from '../backends';
 import { expectDifflibError } from '../helpers';
@@ -42,6 +43,20 @@ function sameStateDict(a: TorchStateDict, b: TorchStateDict): boolean {
 }
 
 describe('readTorchCheckpoint on hand-made torch.save files', () => {
+  it('checks CRC-32 as zip does: the standard check value of "123456789" is 0xCBF43926, for every tail length', () => {
+    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+    // Slicing-by-8 against the bitwise definition, on lengths 0..40 (every remainder mod 8).
+    const bytes = Uint8Array.from({ length: 40 }, (_, i) => (i * 37 + 11) & 0xff);
+    for (let n = 0; n <= bytes.length; n++) {
+      let c = 0xffffffff;
+      for (const b of bytes.subarray(0, n)) {
+        c ^= b;
+        for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      }
+      expect(crc32(bytes.subarray(0, n)), `length ${n}`).toBe((c ^ 0xffffffff) >>> 0);
+    }
+  });
+
   it('reads a ZIP64 archive (sizes and offsets in ZIP64 extra fields, as torch writes past 4 GiB) like the plain one', () => {
     const plain = readTorchCheckpoint(oneTensor({ size: [2, 3] }));
     expect(Array.from(plain.get('w')!.data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);

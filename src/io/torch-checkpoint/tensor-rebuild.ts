@@ -21,6 +21,17 @@ const STORED: Record<TorchDtype, StoredType> = {
   bool: Uint8Array,
 };
 
+let halfBits: Uint32Array | undefined;
+
+/** The float32 bits of every binary16 value, indexed by its bits (256 kB, made once). */
+function halfTable(): Uint32Array {
+  if (!halfBits) {
+    halfBits = new Uint32Array(65536);
+    for (let h = 0; h < 65536; h++) halfBits[h] = halfToFloatBits(h);
+  }
+  return halfBits;
+}
+
 /** The number of elements of a tensor of shape `shape` (Infinity when beyond 2^53). @internal */
 export function elementCount(shape: readonly number[]): number {
   return shape.includes(0) ? 0 : shape.reduce((n, d) => n * d, 1);
@@ -47,8 +58,13 @@ export function rebuildTensor(tensor: TensorRef, archive: ZipArchive, fail: Fail
   if (dtype === 'float16' || dtype === 'bfloat16') {
     const widened = new Float32Array(count);
     const bits = new Uint32Array(widened.buffer);
-    const widen = dtype === 'float16' ? halfToFloatBits : bfloat16ToFloatBits;
-    for (let i = 0; i < count; i++) bits[i] = widen((values as Uint16Array)[i]!);
+    const halves = values as Uint16Array;
+    if (dtype === 'float16') {
+      const table = halfTable();
+      for (let i = 0; i < count; i++) bits[i] = table[halves[i]!]!;
+    } else {
+      for (let i = 0; i < count; i++) bits[i] = bfloat16ToFloatBits(halves[i]!);
+    }
     return { dtype, shape, data: widened };
   }
   if (dtype === 'bool') {

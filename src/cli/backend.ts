@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { DifflibError } from '../index';
@@ -30,14 +31,13 @@ export function checkBackendFlags(name: string, threads: number | null): void {
 /** Imports a backend package; false when it is not installed. */
 async function tryImport(specifier: string): Promise<boolean> {
   try {
-    // A variable specifier: these are optional packages, resolved when the CLI runs.
-    await import(/* @vite-ignore */ specifier);
-    return true;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return false;
-    throw e;
+    createRequire(import.meta.url).resolve(specifier);
+  } catch {
+    return false;
   }
+  // A variable specifier: these are optional packages, resolved when the CLI runs.
+  await import(/* @vite-ignore */ specifier);
+  return true;
 }
 
 /**

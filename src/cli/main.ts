@@ -80,7 +80,7 @@ export async function runCli(argv: readonly string[], context: CommandContext): 
       return EXIT.interrupted;
     }
     if (e instanceof DifflibError) {
-      out.stderr(`${label}: ${e.message}\n`);
+      out.stderr(`${e.functionName === label ? e.message : `${label}: ${e.message}`}\n`);
       return EXIT.failure;
     }
     const error = e instanceof Error ? e : new Error(String(e));

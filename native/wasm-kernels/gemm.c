@@ -60,14 +60,14 @@ static void edge_tile(int32_t kc, const float *a, const float *b, float *c, int3
   }
 }
 
-void gemm(int32_t m, int32_t n, int32_t k, const Operand *a, const Operand *b, float *c, int32_t ldc,
-          int32_t accumulate, float *work) {
+void gemm(int32_t row_begin, int32_t row_end, int32_t n, int32_t k, const Operand *a, const Operand *b, float *c,
+          int32_t ldc, int32_t accumulate, float *work) {
   float *packed_a = work;
   float *packed_b = work + MC * KC;
   float *tile = packed_b + KC * NC;
   if (k == 0) {
     if (!accumulate) {
-      for (int32_t i = 0; i < m; i++) {
+      for (int32_t i = row_begin; i < row_end; i++) {
         for (int32_t j = 0; j < n; j++) c[i * ldc + j] = 0.0f;
       }
     }
@@ -79,9 +79,9 @@ void gemm(int32_t m, int32_t n, int32_t k, const Operand *a, const Operand *b, f
       const int32_t kc = min32(KC, k - pc);
       const int32_t add = accumulate || pc > 0;
       pack_b(b, n, pc, kc, jc, nc, packed_b);
-      for (int32_t ic = 0; ic < m; ic += MC) {
-        const int32_t mc = min32(MC, m - ic);
-        pack_a(a, m, ic, mc, pc, kc, packed_a);
+      for (int32_t ic = row_begin; ic < row_end; ic += MC) {
+        const int32_t mc = min32(MC, row_end - ic);
+        pack_a(a, row_end, ic, mc, pc, kc, packed_a);
         for (int32_t jr = 0; jr < nc; jr += NR) {
           const int32_t nr = min32(NR, nc - jr);
           const float *bp = packed_b + jr * kc;
@@ -108,21 +108,23 @@ EXPORT("gemm_work_bytes") int32_t gemm_work_bytes(void) { return WORK_HEADER_BYT
  * Batched C[i] = op(A[i])·op(B[i]) (+ bias) for plain row-major matrices: A[i] at
  * a + i·stride_a ([m, k], or [k, m] if trans_a), B[i] likewise ([k, n] or [n, k]),
  * C[i] [m, n] at c + i·m·n, bias [n] added to every row when bias is not 0. Strides
- * are in floats; a stride of 0 broadcasts that operand.
+ * are in floats; a stride of 0 broadcasts that operand. This call computes products
+ * [batch_begin, batch_end), rows [row_begin, row_end) of each (a thread's share).
  */
 EXPORT("batch_matmul")
-void batch_matmul(int32_t batch, int32_t m, int32_t n, int32_t k, const float *a, int32_t stride_a, int32_t trans_a,
-                  const float *b, int32_t stride_b, int32_t trans_b, const float *bias, float *c, uint8_t *work) {
+void batch_matmul(int32_t m, int32_t n, int32_t k, const float *a, int32_t stride_a, int32_t trans_a, const float *b,
+                  int32_t stride_b, int32_t trans_b, const float *bias, float *c, uint8_t *work, int32_t batch_begin,
+                  int32_t batch_end, int32_t row_begin, int32_t row_end) {
   Operand *op = (Operand *)(work + WORK_OPERANDS_OFFSET);
-  for (int32_t i = 0; i < batch; i++) {
+  for (int32_t i = batch_begin; i < batch_end; i++) {
     float *ci = c + i * m * n;
     if (bias) {
-      for (int32_t r = 0; r < m; r++) {
+      for (int32_t r = row_begin; r < row_end; r++) {
         for (int32_t j = 0; j < n; j++) ci[r * n + j] = bias[j];
       }
     }
     op[0] = (Operand){OPERAND_PLAIN, a + i * stride_a, trans_a ? m : k, trans_a, 0};
     op[1] = (Operand){OPERAND_PLAIN, b + i * stride_b, trans_b ? k : n, trans_b, 0};
-    gemm(m, n, k, &op[0], &op[1], ci, n, bias != 0, (float *)(work + WORK_HEADER_BYTES));
+    gemm(row_begin, row_end, n, k, &op[0], &op[1], ci, n, bias != 0, (float *)(work + WORK_HEADER_BYTES));
   }
 }

@@ -73,11 +73,13 @@ typedef struct {
 } Operand;
 
 /*
- * C[m, n] (+)= Σ_k op(A)[m, k] · op(B)[k, n], C row-major with leading dimension ldc.
- * accumulate = 0 overwrites C; 1 adds to it. B must be OPERAND_PLAIN.
+ * Rows [row_begin, row_end) of C[m, n] (+)= Σ_k op(A)[m, k] · op(B)[k, n], C row-major
+ * with leading dimension ldc (row indices are absolute: a thread computes its share of
+ * the rows and writes no other). accumulate = 0 overwrites C; 1 adds to it. B must be
+ * OPERAND_PLAIN.
  */
-void gemm(int32_t m, int32_t n, int32_t k, const Operand *a, const Operand *b, float *c, int32_t ldc,
-          int32_t accumulate, float *work);
+void gemm(int32_t row_begin, int32_t row_end, int32_t n, int32_t k, const Operand *a, const Operand *b, float *c,
+          int32_t ldc, int32_t accumulate, float *work);
 
 /* Packers (pack.c): op(A) rows [i0, i0+mc) × depth [p0, p0+kc) into MR-row panels
  * [kc][MR]; op(B) depth [p0, p0+kc) × columns [j0, j0+nc) into NR-column panels [kc][NR].

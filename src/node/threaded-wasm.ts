@@ -6,6 +6,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { DifflibError } from '../errors';
+import { setKernelWorkerFactory } from '../backends/wasm-gemm/thread-pool';
+import { Worker } from 'node:worker_threads';
 
 const FN = 'registerThreadedWasmBackend';
 
@@ -41,8 +43,9 @@ type ModuleFactory = (config: {
  * Makes tfjs-backend-wasm run multithreaded in Node: registers, under the name
  * `'wasm'`, a backend factory that loads tfjs-backend-wasm's own threaded SIMD build
  * (XNNPACK on a pthreadpool of Node worker threads) instead of its single-threaded one.
- * Convolutions and matrix products (and difflib's wasm training kernels, built on
- * them) then use `threads` cores; element-wise kernels stay on one.
+ * Convolutions and matrix products then use `threads` cores — difflib's own wasm
+ * kernels (see `registerWasmTrainingKernels`) on `threads − 1` worker threads of their
+ * own beside the calling thread, on the same shared heap; element-wise kernels stay on one.
  *
  * tfjs-backend-wasm 4.x ships the threaded build but never loads it in Node
  * (tensorflow/tfjs#3830): its feature check answers "no threads" there, it hands the
@@ -108,6 +111,9 @@ export function registerThreadedWasmBackend(options: ThreadedWasmOptions = {}): 
     );
   }
   setThreadsCount(threads);
+  // difflib's own wasm kernels run their shares on worker threads of their own (Node has no
+  // global Worker; browsers' is used as it is).
+  setKernelWorkerFactory((source) => new Worker(source, { eval: true }));
   if (tf.engine().registryFactory['wasm'] !== undefined) tf.removeBackend('wasm');
   tf.registerBackend('wasm', () => startThreadedBackend(require, moduleDir, threads), WASM_PRIORITY);
 }

@@ -5,8 +5,10 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone registers no gradients; tfjs-layers registers them all.
 import '@tensorflow/tfjs-layers';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerWasmTrainingKernels } from '../../src/backends/wasm-training-kernels';
+import { kernelsFor } from '../../src/backends/wasm-gemm/module';
+import { split } from '../../src/backends/wasm-gemm/thread-pool';
 import { registerThreadedWasmBackend } from '../../src/node';
 import { useBackend } from '../backends';
 import { expectDifflibError, expectNoLeak, relativeError, values } from '../helpers';
@@ -86,6 +88,52 @@ describe('registerThreadedWasmBackend', () => {
       expect(g.length, `output ${i} size`).toBe(expected[i]!.length);
       expect(relativeError(g, expected[i]!), `output ${i} relative error`).toBeLessThanOrEqual(RTOL);
     });
+  });
+
+  it("difflib's own kernels split their rows between the calling thread and a worker thread of their own, on the shared heap", async () => {
+    await tf.setBackend('wasm');
+    const ports = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+    const kernels = kernelsFor(tf.backend())!;
+    expect(kernels).not.toBeNull();
+    expect(kernels.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    await vi.waitFor(() => expect(kernels.readyThreads()).toBe(THREADS), { timeout: 10_000 });
+    // Record the row range the calling thread computes itself.
+    const original = kernels.exports;
+    const local: number[][] = [];
+    (kernels as { exports: unknown }).exports = {
+      ...original,
+      conv2d: (...args: number[]) => {
+        local.push(args.slice(-2));
+        return original.conv2d(...(args as Parameters<typeof original.conv2d>));
+      },
+    };
+    let got: Float32Array;
+    try {
+      const { x, w } = convNetInputs();
+      const y = tf.conv2d(x, w, 1, 'same');
+      got = Float32Array.from(y.dataSync());
+      tf.dispose([x, w, y]);
+    } finally {
+      (kernels as { exports: unknown }).exports = original;
+    }
+    // 4·16·16 output pixels: this thread took the first half, the worker the rest.
+    expect(local).toEqual([[0, 512]]);
+    expect(relativeError(got, expected[0]!)).toBeLessThanOrEqual(RTOL);
+    // The kernels' workers are unref'd like XNNPACK's: they never hold Node open.
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length).toBe(ports);
+  });
+
+  it('split: near-equal shares cut at multiples of the grain, covering every unit once', () => {
+    expect(split(1024, 4, 2)).toEqual([0, 512, 1024]);
+    expect(split(10, 4, 2)).toEqual([0, 4, 10]);
+    expect(split(3, 1, 2)).toEqual([0, 1, 3]);
+    for (const [units, grain, parts] of [[1, 4, 2], [97, 4, 3], [8, 1, 8], [1000, 16, 7]] as const) {
+      const bounds = split(units, grain, parts);
+      expect(bounds[0]).toBe(0);
+      expect(bounds.at(-1)).toBe(units);
+      bounds.slice(1, -1).forEach((b) => expect(b % grain === 0 || b === units).toBe(true));
+      bounds.slice(1).forEach((b, i) => expect(b).toBeGreaterThanOrEqual(bounds[i]!));
+    }
   });
 
   it('refuses once the wasm backend has started (its module cannot be swapped then)', () => {

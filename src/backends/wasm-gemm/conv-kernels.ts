@@ -7,18 +7,27 @@ type Conv2DInfo = tf.backend_util.Conv2DInfo;
 const GEOMETRY_INTS = 15;
 
 /**
- * Writes conv2d's geometry where the kernels read it (the start of the scratch block
- * `work`), in gemm.h's ConvGeometry order.
+ * Writes conv2d's geometry where the kernels read it (the start of each thread's scratch
+ * block), in gemm.h's ConvGeometry order.
  */
-function writeGeometry(kernels: BoundKernels, work: number, info: Conv2DInfo): void {
-  new Int32Array(kernels.memory.buffer, work, GEOMETRY_INTS).set([
+function writeGeometry(kernels: BoundKernels, work: number[], info: Conv2DInfo): void {
+  const geometry = [
     info.batchSize, info.inHeight, info.inWidth, info.inChannels,
     info.outHeight, info.outWidth, info.outChannels,
     info.filterHeight, info.filterWidth,
     info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
     info.padInfo.top, info.padInfo.left,
-  ]);
+  ];
+  for (const block of work) new Int32Array(kernels.memory.buffer, block, GEOMETRY_INTS).set(geometry);
 }
+
+/** Multiply-adds ×2 of a conv2d (and of each of its gradients). */
+function convFlops(info: Conv2DInfo): number {
+  return 2 * info.batchSize * info.outHeight * info.outWidth * info.outChannels * info.filterHeight * info.filterWidth * info.inChannels;
+}
+
+/** Row shares are cut at multiples of the micro-kernel's 4 rows. */
+const ROW_GRAIN = 4;
 
 function isFloat32(...infos: Array<tf.TensorInfo | undefined>): boolean {
   return infos.every((t) => t === undefined || (t.dtype === 'float32' && tf.util.sizeFromShape(t.shape) > 0));
@@ -57,7 +66,8 @@ export function gemmConv2d(fallback: tf.KernelFunc): tf.KernelFunc {
     const work = kernels.work(kernels.exports.gemm_work_bytes());
     const [out, y, [xp, wp, bp]] = output(backend, info.outShape, [x, filter, bias]);
     writeGeometry(kernels, work, info);
-    kernels.exports.conv2d(xp!, wp!, bp!, y, work);
+    const pixels = info.batchSize * info.outHeight * info.outWidth;
+    kernels.run('conv2d', (i, begin, end) => [xp!, wp!, bp!, y, work[i]!, begin, end], pixels, ROW_GRAIN, convFlops(info));
     return out;
   };
 }
@@ -82,7 +92,8 @@ export function gemmConv2dBackpropFilter(fallback: tf.KernelFunc): tf.KernelFunc
     const work = kernels.work(kernels.exports.gemm_work_bytes());
     const [out, dw, [xp, dyp]] = output(backend, [...attrs.filterShape], [x, dy]);
     writeGeometry(kernels, work, info);
-    kernels.exports.conv2d_backprop_filter(xp!, dyp!, dw, work);
+    const taps = info.filterHeight * info.filterWidth * info.inChannels;
+    kernels.run('conv2d_backprop_filter', (i, begin, end) => [xp!, dyp!, dw, work[i]!, begin, end], taps, ROW_GRAIN, convFlops(info));
     return out;
   };
 }
@@ -110,7 +121,8 @@ export function gemmConv2dBackpropInput(fallback: tf.KernelFunc): tf.KernelFunc 
     const work = kernels.work(kernels.exports.gemm_work_bytes() + kernels.exports.conv2d_backprop_input_extra_bytes(depth));
     const [out, dx, [dyp, wp]] = output(backend, [...attrs.inputShape], [dy, filter]);
     writeGeometry(kernels, work, info);
-    kernels.exports.conv2d_backprop_input(dyp!, wp!, dx, work);
+    // Split by image: an image's input pixels receive only its own output pixels' taps.
+    kernels.run('conv2d_backprop_input', (i, begin, end) => [dyp!, wp!, dx, work[i]!, begin, end], info.batchSize, 1, convFlops(info));
     return out;
   };
 }

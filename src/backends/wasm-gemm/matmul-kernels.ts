@@ -38,13 +38,18 @@ export function gemmBatchMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
     const backend = args.backend as WasmBackendLike;
     const work = kernels.work(kernels.exports.gemm_work_bytes());
     const out = backend.makeOutput([...batchShape, m, n], 'float32');
-    kernels.exports.batch_matmul(
-      batch, m, n, k,
-      backend.getMemoryOffset(a!.dataId), batchA === 1 ? 0 : m * k, attrs.transposeA ? 1 : 0,
-      backend.getMemoryOffset(b!.dataId), batchB === 1 ? 0 : k * n, attrs.transposeB ? 1 : 0,
-      bias === undefined ? 0 : backend.getMemoryOffset(bias.dataId),
-      backend.getMemoryOffset(out.dataId), work,
-    );
+    const a0 = backend.getMemoryOffset(a!.dataId);
+    const b0 = backend.getMemoryOffset(b!.dataId);
+    const bias0 = bias === undefined ? 0 : backend.getMemoryOffset(bias.dataId);
+    const c0 = backend.getMemoryOffset(out.dataId);
+    const common = [m, n, k, a0, batchA === 1 ? 0 : m * k, attrs.transposeA ? 1 : 0, b0, batchB === 1 ? 0 : k * n, attrs.transposeB ? 1 : 0, bias0, c0];
+    const flops = 2 * batch * m * n * k;
+    // Threads split the batch when there is one to split, else the rows of the one product.
+    if (batch > 1) {
+      kernels.run('batch_matmul', (i, begin, end) => [...common, work[i]!, begin, end, 0, m], batch, 1, flops);
+    } else {
+      kernels.run('batch_matmul', (i, begin, end) => [...common, work[i]!, 0, 1, begin, end], m, 4, flops);
+    }
     return out;
   };
 }

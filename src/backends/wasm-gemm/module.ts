@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { RELAXED_SIMD_WASM, SIMD128_WASM } from './binary.generated';
+import { RELAXED_SIMD_SHARED_WASM, RELAXED_SIMD_WASM, SIMD128_SHARED_WASM, SIMD128_WASM } from './binary.generated';
+import { KernelThreadPool, type ThreadedExport } from './thread-pool';
 
 /**
  * Which build of difflib's wasm kernels runs: `'relaxed-simd'` (fused multiply-add
@@ -14,14 +15,15 @@ interface KernelExports {
   gemm_work_bytes(): number;
   conv2d_backprop_input_extra_bytes(k: number): number;
   batch_matmul(
-    batch: number, m: number, n: number, k: number,
+    m: number, n: number, k: number,
     a: number, strideA: number, transA: number,
     b: number, strideB: number, transB: number,
     bias: number, c: number, work: number,
+    batchBegin: number, batchEnd: number, rowBegin: number, rowEnd: number,
   ): void;
-  conv2d(x: number, w: number, bias: number, y: number, work: number): void;
-  conv2d_backprop_filter(x: number, dy: number, dw: number, work: number): void;
-  conv2d_backprop_input(dy: number, w: number, dx: number, work: number): void;
+  conv2d(x: number, w: number, bias: number, y: number, work: number, rowBegin: number, rowEnd: number): void;
+  conv2d_backprop_filter(x: number, dy: number, dw: number, work: number, rowBegin: number, rowEnd: number): void;
+  conv2d_backprop_input(dy: number, w: number, dx: number, work: number, imageBegin: number, imageEnd: number): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernels use (it exports no such type). */
@@ -29,6 +31,7 @@ export interface WasmBackendLike extends tf.KernelBackend {
   wasm: {
     asm?: { memory?: WebAssembly.Memory };
     wasmMemory?: WebAssembly.Memory;
+    tfjs?: { getThreadsCount?(): number };
     _malloc(bytes: number): number;
     _free(pointer: number): void;
   };
@@ -36,17 +39,31 @@ export interface WasmBackendLike extends tf.KernelBackend {
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): tf.TensorInfo;
 }
 
-/** difflib's kernels bound to one wasm backend's heap, with a scratch block grown on demand. */
+/** difflib's kernels bound to one wasm backend's heap, with scratch blocks grown on demand. */
 export interface BoundKernels {
   readonly exports: KernelExports;
   readonly memory: WebAssembly.Memory;
-  /** A scratch block of at least `bytes` (whose first 64 bytes the conv kernels read their geometry from). */
-  work(bytes: number): number;
+  /**
+   * Scratch blocks of at least `bytes`, one per thread that may run a share (the calling
+   * thread's first); the conv kernels read their geometry from each block's first 64 bytes.
+   */
+  work(bytes: number): number[];
+  /**
+   * Runs export `name` with `args(share, begin, end)` over [0, units), split at
+   * multiples of `grain` between this thread and the backend's worker threads (enough
+   * of them that each share has ~4 MFLOP of the kernel's `flops`), or all here.
+   */
+  run(name: ThreadedExport, args: (share: number, begin: number, end: number) => number[], units: number, grain: number, flops: number): void;
+  /** Threads that can take a share now: this one and the workers that have started. */
+  readyThreads(): number;
 }
+
+/** Below this many FLOPs per share a worker's wake-up costs more than it saves. */
+const MIN_FLOPS_PER_SHARE = 4e6;
 
 /** The build in use; undefined until the kernels are first registered. */
 let active: WasmGemmFlavour | undefined;
-const compiled = new Map<'relaxed-simd' | 'simd128', WebAssembly.Module>();
+const compiled = new Map<Build, WebAssembly.Module>();
 const bound = new WeakMap<object, { flavour: WasmGemmFlavour; kernels: BoundKernels | null }>();
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -56,14 +73,20 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-const BASE64 = { 'relaxed-simd': RELAXED_SIMD_WASM, simd128: SIMD128_WASM };
-const decoded = new Map<'relaxed-simd' | 'simd128', Uint8Array<ArrayBuffer>>();
+type Build = 'relaxed-simd' | 'simd128' | 'relaxed-simd-shared' | 'simd128-shared';
+const BASE64: Record<Build, string> = {
+  'relaxed-simd': RELAXED_SIMD_WASM,
+  simd128: SIMD128_WASM,
+  'relaxed-simd-shared': RELAXED_SIMD_SHARED_WASM,
+  'simd128-shared': SIMD128_SHARED_WASM,
+};
+const decoded = new Map<Build, Uint8Array<ArrayBuffer>>();
 
-function bytesOf(flavour: 'relaxed-simd' | 'simd128'): Uint8Array<ArrayBuffer> {
-  let bytes = decoded.get(flavour);
+function bytesOf(build: Build): Uint8Array<ArrayBuffer> {
+  let bytes = decoded.get(build);
   if (bytes === undefined) {
-    bytes = decodeBase64(BASE64[flavour]);
-    decoded.set(flavour, bytes);
+    bytes = decodeBase64(BASE64[build]);
+    decoded.set(build, bytes);
   }
   return bytes;
 }
@@ -108,13 +131,13 @@ export function activeWasmGemmFlavour(): WasmGemmFlavour {
   return active ?? 'off';
 }
 
-function compile(flavour: 'relaxed-simd' | 'simd128'): WebAssembly.Module {
-  let module = compiled.get(flavour);
+function compile(build: Build): WebAssembly.Module {
+  let module = compiled.get(build);
   if (module === undefined) {
-    // Synchronous: kernels are synchronous. The module is ~27 kB, well under the size
+    // Synchronous: kernels are synchronous. A build is ~13 kB, well under the size
     // Chromium allows compiling on the main thread.
-    module = new WebAssembly.Module(bytesOf(flavour));
-    compiled.set(flavour, module);
+    module = new WebAssembly.Module(bytesOf(build));
+    compiled.set(build, module);
   }
   return module;
 }
@@ -138,22 +161,36 @@ export function kernelsFor(backend: tf.KernelBackend): BoundKernels | null {
 
 function bind(backend: WasmBackendLike, flavour: 'relaxed-simd' | 'simd128'): BoundKernels | null {
   const memory = backend.wasm?.asm?.memory ?? backend.wasm?.wasmMemory;
-  if (memory === undefined || (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer)) {
-    return null;
-  }
-  const exports = new WebAssembly.Instance(compile(flavour), { env: { memory } }).exports as unknown as KernelExports;
-  let workPointer = 0;
-  let workBytes = 0;
-  return {
+  if (memory === undefined) return null;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const module = compile(shared ? `${flavour}-shared` : flavour);
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  const allocate = (bytes: number): number => backend.wasm._malloc(bytes) >>> 0;
+  const threads = shared ? (backend.wasm.tfjs?.getThreadsCount?.() ?? 1) : 1;
+  const pool = threads > 1 ? KernelThreadPool.start(memory, module, threads - 1, allocate) : null;
+  let blocks: number[] = [];
+  let blockBytes = 0;
+  const kernels: BoundKernels = {
     exports,
     memory,
     work(bytes) {
-      if (bytes > workBytes) {
-        if (workPointer !== 0) backend.wasm._free(workPointer);
-        workBytes = Math.max(bytes, exports.gemm_work_bytes());
-        workPointer = backend.wasm._malloc(workBytes) >>> 0;
+      if (bytes > blockBytes) {
+        blocks.forEach((pointer) => backend.wasm._free(pointer));
+        blockBytes = Math.max(bytes, exports.gemm_work_bytes());
+        blocks = Array.from({ length: threads }, () => allocate(blockBytes));
       }
-      return workPointer;
+      return blocks;
     },
+    run(name, args, units, grain, flops) {
+      const local = (...callArgs: number[]): void => (kernels.exports[name] as (...a: number[]) => void)(...callArgs);
+      const shares = Math.min(threads, Math.floor(flops / MIN_FLOPS_PER_SHARE), Math.ceil(units / grain));
+      if (pool === null || shares < 2) {
+        local(...args(0, 0, units));
+      } else {
+        pool.run(name, local, args, units, grain, shares);
+      }
+    },
+    readyThreads: () => 1 + (pool?.ready() ?? 0),
   };
+  return kernels;
 }

@@ -7,8 +7,11 @@ const step6 = (step: number) => String(step).padStart(6, '0');
 /** `model{step:06d}.safetensors`: the weights after `step` steps, a difflib model file. */
 export const modelFileName = (step: number): string => `model${step6(step)}.safetensors`;
 
-/** `ema_{rate}_{step:06d}.safetensors`: the EMA weights at `rate`, a difflib model file. */
-export const emaFileName = (rate: number, step: number): string => `ema_${reprFloat(rate)}_${step6(step)}.safetensors`;
+/**
+ * `ema_{rate}_{step:06d}.safetensors`: the EMA weights at `rate`, a difflib model file
+ * (`extension` `.pt` names improved-diffusion's own, which a resumed run also reads).
+ */
+export const emaFileName = (rate: number, step: number, extension = '.safetensors'): string => `ema_${reprFloat(rate)}_${step6(step)}${extension}`;
 
 /**
  * `opt{step:06d}/`: the Trainer's checkpoint directory (weights, EMAs, AdamW moments,
@@ -28,11 +31,11 @@ export function parseResumeStep(file: string): number {
   return /^\s*[+-]?\d+\s*$/.test(digits) ? Number(digits) : 0;
 }
 
-/** The files of a checkpoint at `step` in `dir`. */
-export function checkpointPaths(dir: string, step: number, emaRates: readonly number[]) {
+/** The files of a checkpoint at `step` in `dir`; EMA files with `extension`. */
+export function checkpointPaths(dir: string, step: number, emaRates: readonly number[], extension = '.safetensors') {
   return {
     model: path.join(dir, modelFileName(step)),
-    emas: emaRates.map((rate) => ({ rate, file: path.join(dir, emaFileName(rate, step)) })),
+    emas: emaRates.map((rate) => ({ rate, file: path.join(dir, emaFileName(rate, step, extension)) })),
     opt: path.join(dir, optDirName(step)),
   };
 }

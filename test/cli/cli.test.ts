@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main';
-import { loadModelFile } from '../../src/index';
+import { loadModelFile, readSafetensors } from '../../src/index';
 import { readNpz } from './npz-reader';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -115,6 +115,35 @@ describe('difflib train', () => {
     }
   }, 120_000);
 
+  it('without opt<step>/ beside it, continues from the weights and the EMA files there, counting and annealing from their step', async () => {
+    mkdirSync(run('weights-only'));
+    for (const file of ['model000004.safetensors', 'ema_0.9_000004.safetensors']) {
+      writeFileSync(path.join(run('weights-only'), file), readFileSync(path.join(run('full'), file)));
+    }
+    const r = await inProcess(['train', ...TRAIN, '--max_steps', '5', '--lr_anneal_steps', '8', '--log_dir', run('fine-tune'),
+      '--resume_checkpoint', path.join(run('weights-only'), 'model000004.safetensors')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`loading EMA from checkpoint: ${path.join(run('weights-only'), 'ema_0.9_000004.safetensors')}...`);
+    const rows = readFileSync(path.join(run('fine-tune'), 'progress.csv'), 'utf8').trim().split('\n').map((row) => row.split(','));
+    const at = (key: string) => Number(rows[1]![rows[0]!.indexOf(key)]);
+    // improved-diffusion's step count and linear anneal: η(1 − 4/8) at step 4.
+    expect([at('step'), at('samples')]).toEqual([4, 20]);
+    expect(at('lr')).toBeCloseTo(1e-4 * (1 - 4 / 8), 12);
+    // One EMA update from the loaded averages: θ_ema ← r·θ_ema + (1 − r)·θ; rate 0.99 had no file, so it started from the weights.
+    const tensors = (dir: string, file: string) => readSafetensors(readFileSync(path.join(dir, file))).tensors;
+    const [before, after] = [tensors(run('full'), 'model000004.safetensors'), tensors(run('fine-tune'), 'model000005.safetensors')];
+    const [ema9, ema9Next, ema99Next] = [tensors(run('full'), 'ema_0.9_000004.safetensors'), tensors(run('fine-tune'), 'ema_0.9_000005.safetensors'), tensors(run('fine-tune'), 'ema_0.99_000005.safetensors')];
+    let worst = 0;
+    for (const [name, w] of after) {
+      const [a, e9, e9n, e99n] = [before.get(name)!.data, ema9.get(name)!.data, ema9Next.get(name)!.data, ema99Next.get(name)!.data];
+      w.data.forEach((v, i) => {
+        worst = Math.max(worst, Math.abs(e9n[i]! - (0.9 * e9[i]! + 0.1 * v)), Math.abs(e99n[i]! - (0.99 * a[i]! + 0.01 * v)));
+      });
+    }
+    expect(worst).toBeLessThan(1e-6);
+    expect(readdirSync(run('fine-tune'))).toContain('opt000005');
+  }, 120_000);
+
   it('refuses resuming with flags that disagree with the checkpoint, naming the flag', async () => {
     const r = await inProcess(['train', ...TRAIN, '--num_res_blocks', '2', '--max_steps', '6', '--log_dir', run('bad'), '--resume_checkpoint', path.join(run('full'), 'model000004.safetensors')]);
     expect(r.code).toBe(2);
@@ -151,6 +180,23 @@ describe('difflib sample', () => {
     const diffs = Array.from(a['arr_0']!.data as Uint8Array, (v, i) => Math.abs(v - (b['arr_0']!.data as Uint8Array)[i]!));
     expect(Math.max(...diffs)).toBeLessThanOrEqual(1);
     expect(diffs.filter((d) => d > 0).length).toBeLessThan(diffs.length / 20);
+  }, 60_000);
+
+  it("--scheduler takes a diffusers scheduler_config.json (its num_train_timesteps must be --diffusion_steps) or a class name over the flags' schedule", async () => {
+    // diffusers' squaredcos_cap_v2 is improved-diffusion's cosine schedule: the file and the class name must sample alike.
+    const config = (T: number) => JSON.stringify({ _class_name: 'EulerDiscreteScheduler', num_train_timesteps: T, beta_schedule: 'squaredcos_cap_v2' });
+    writeFileSync(path.join(work, 'euler.json'), config(10));
+    writeFileSync(path.join(work, 'euler-1000.json'), config(1000));
+    const common = ['sample', ...MODEL, ...RUN, '--model_path', path.join(run('full'), 'ema_0.9_000004.safetensors'), '--num_samples', '2', '--batch_size', '2', '--timestep_respacing', '3', '--seed', '4'];
+    const fromFile = await inProcess([...common, '--scheduler', path.join(work, 'euler.json'), '--log_dir', run('euler-file')]);
+    expect(fromFile.code).toBe(0);
+    expect(fromFile.stdout).toContain('EulerDiscreteScheduler, 3 steps');
+    expect((await inProcess([...common, '--scheduler', 'EulerDiscreteScheduler', '--log_dir', run('euler-name')])).code).toBe(0);
+    const [a, b] = [run('euler-file'), run('euler-name')].map((d) => readNpz(path.join(d, 'samples_2x8x8x3.npz'))['arr_0']!.data as Uint8Array);
+    expect(Math.max(...Array.from(a!, (v, i) => Math.abs(v - b![i]!)))).toBeLessThanOrEqual(1);
+    const wrong = await inProcess([...common, '--scheduler', path.join(work, 'euler-1000.json'), '--log_dir', run('euler-file')]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('has num_train_timesteps 1000, --diffusion_steps is 10');
   }, 60_000);
 
   it("reads improved-diffusion's torch.save state dicts, and names what disagrees with the flags as inferUNetConfig reads the weights", async () => {

@@ -116,7 +116,8 @@ async function startRun(s: TrainSettings, f: FlagValues, given: ReadonlySet<stri
   const loaded = await loadModelForFlags(NAME, 'resume_checkpoint', s.resume, f, { loss: true });
   loaded.unet.dispose();
   const unet = createUNetFromFlags(f);
-  const paths = checkpointPaths(path.dirname(s.resume), resumeStep, s.emaRates);
+  // EMA files beside the weights, in their format: ema_<rate>_<step>.safetensors, or .pt beside a .pt.
+  const paths = checkpointPaths(path.dirname(s.resume), resumeStep, s.emaRates, path.extname(s.resume) === '.pt' ? '.pt' : '.safetensors');
   let trainer: Trainer | undefined;
   try {
     if (existsSync(path.join(paths.opt, 'checkpoint'))) {

@@ -17,6 +17,7 @@ export default defineConfig({
       '@tensorflow/tfjs-layers',
       '@tensorflow/tfjs-backend-cpu',
       '@tensorflow/tfjs-backend-webgl',
+      '@tensorflow/tfjs-backend-wasm',
     ],
   },
   test: {

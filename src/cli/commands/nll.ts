@@ -80,7 +80,9 @@ async function run(f: FlagValues, _given: ReadonlySet<string>, ctx: CommandConte
       const host = await means.data();
       means.dispose();
       allBpd.push(host[0]!);
-      TERMS.forEach(([name], k) => sums[name].forEach((_, t) => (sums[name][t]! += host[1 + k * T + t]!)));
+      TERMS.forEach(([name], k) => {
+        for (let t = 0; t < T; t++) sums[name][t]! += host[1 + k * T + t]!;
+      });
       numComplete += batchSize;
       logger.log(`done ${numComplete} samples: bpd=${reprFloat(allBpd.reduce((a, v) => a + v, 0) / allBpd.length)}`);
     }

@@ -29,7 +29,7 @@ export const MODEL_FLAGS: readonly FlagSpec[] = [
   { name: 'rescale_learned_sigmas', type: 'bool', default: true, group: ID, help: 'hybrid loss L_simple + λ·L_vlb (rescaled_mse)' },
   { name: 'use_checkpoint', type: 'bool', default: false, group: ID, help: 'gradient checkpointing (saves memory in PyTorch; accepted, no effect here)' },
   { name: 'use_scale_shift_norm', type: 'bool', default: true, group: ID, help: 'time embedding as GroupNorm scale and shift' },
-  { name: 'channel_mult', type: 'str', default: '', group: GUIDED, help: 'channel multipliers per level, e.g. "1,2,2"; "" picks by image_size (32, 64, 256)' },
+  { name: 'channel_mult', type: 'str', default: '', group: GUIDED, help: 'channel multipliers per level, e.g. "1,2,2"; "" picks by image_size (32, 64, 128, 256)' },
   { name: 'num_head_channels', type: 'int', default: -1, group: GUIDED, help: 'channels per attention head; overrides num_heads when not -1' },
   { name: 'resblock_updown', type: 'bool', default: false, group: GUIDED, help: 'resample inside residual blocks (BigGAN style)' },
   { name: 'use_new_attention_order', type: 'bool', default: false, group: GUIDED, help: 'qkv split as (q|k|v), head, channel' },
@@ -40,7 +40,7 @@ export const MODEL_FLAGS: readonly FlagSpec[] = [
 export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'backend', type: 'str', default: 'auto', group: DIFFLIB, help: 'tensorflow (@tensorflow/tfjs-node), wasm, cpu, or auto: the first of these installed' },
   { name: 'threads', type: 'int', default: null, group: DIFFLIB, help: 'threads of the wasm backend (default: the cores, at most 8)' },
-  { name: 'log_dir', type: 'str', default: '', group: DIFFLIB, help: 'output directory (default: $OPENAI_LOGDIR, else a new /tmp/openai-<date> directory)' },
+  { name: 'log_dir', type: 'str', default: '', group: DIFFLIB, help: 'where the outputs go; "" means $OPENAI_LOGDIR, else a new /tmp/openai-<date> directory' },
   { name: 'seed', type: 'int', default: null, group: DIFFLIB, help: 'seed of every random draw (default: a random one, logged)' },
 ];
 
@@ -56,7 +56,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { name: 'ema_rate', type: 'str', default: '0.9999', group: ID, help: 'EMA rates of the weights, comma-separated' },
   { name: 'log_interval', type: 'int', default: 10, group: ID, help: 'steps between logged averages' },
   { name: 'save_interval', type: 'int', default: 10000, group: ID, help: 'steps between checkpoints' },
-  { name: 'resume_checkpoint', type: 'str', default: '', group: ID, help: 'a model<step>.safetensors to continue from (its opt<step>/ beside it)' },
+  { name: 'resume_checkpoint', type: 'str', default: '', group: ID, help: 'a model<step> file to continue from: with opt<step>/ beside it exactly, else from its weights' },
   { name: 'use_fp16', type: 'bool', default: false, group: ID, help: 'mixed precision (accepted; difflib trains in float32)' },
   { name: 'fp16_scale_growth', type: 'float', default: 1e-3, group: ID, help: 'loss-scale growth of use_fp16 (accepted, no effect)' },
   { name: 'max_steps', type: 'int', default: 0, group: DIFFLIB, help: 'stop when the step count reaches this (0: never, as improved-diffusion, unless lr_anneal_steps)' },
@@ -68,7 +68,7 @@ export const SAMPLE_FLAGS: readonly FlagSpec[] = [
   { name: 'num_samples', type: 'int', default: 10000, group: ID, help: 'images to generate' },
   { name: 'batch_size', type: 'int', default: 16, group: ID, help: 'images per sampling batch' },
   { name: 'use_ddim', type: 'bool', default: false, group: ID, help: 'DDIM (η = 0) instead of ancestral sampling' },
-  { name: 'model_path', type: 'str', default: '', group: ID, help: 'the model: a difflib model file or a safetensors state dict (required)' },
+  { name: 'model_path', type: 'str', default: '', group: ID, help: 'the model: a difflib model file, or a state dict as .pt or .safetensors (required)' },
   { name: 'scheduler', type: 'str', default: '', group: DIFFLIB, help: 'sample with a diffusers scheduler instead: a class name (DDIMScheduler, EulerDiscreteScheduler, ...) or a scheduler_config.json' },
 ];
 
@@ -78,5 +78,5 @@ export const NLL_FLAGS: readonly FlagSpec[] = [
   { name: 'clip_denoised', type: 'bool', default: true, group: ID, help: 'clip x̂_0 to [-1, 1] in the bound terms' },
   { name: 'num_samples', type: 'int', default: 1000, group: ID, help: 'images to score (the folder is cycled if it has fewer)' },
   { name: 'batch_size', type: 'int', default: 1, group: ID, help: 'images per batch' },
-  { name: 'model_path', type: 'str', default: '', group: ID, help: 'the model: a difflib model file or a safetensors state dict (required)' },
+  { name: 'model_path', type: 'str', default: '', group: ID, help: 'the model: a difflib model file, or a state dict as .pt or .safetensors (required)' },
 ];

@@ -1,7 +1,7 @@
 import type { FlagSpec, FlagValue } from './spec';
 
-/** A default as a command line would write it (Python's spelling for booleans). */
-function showDefault(spec: FlagSpec): string {
+/** A default as a command line would write it (Python's spelling for booleans; "" for none). */
+export function showDefault(spec: FlagSpec): string {
   const value: FlagValue = spec.default;
   if (value === null) return '';
   if (typeof value === 'boolean') return value ? 'True' : 'False';

@@ -8,7 +8,7 @@ import { assertBackendComputes } from './browser/assert-computes.mjs';
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 /**
- * @typedef {(tf: typeof import('@tensorflow/tfjs-core'), difflib: typeof import('difflib'), options: { wasmThreads: number }) => Promise<string>} Starter
+ * @typedef {(tf: typeof import('@tensorflow/tfjs-core'), difflib: typeof import('difflib'), options: { wasmThreads: number, wasmGemm: string }) => Promise<string>} Starter
  * @type {Record<string, Starter>}
  */
 export const NODE_BACKENDS = {
@@ -19,16 +19,21 @@ export const NODE_BACKENDS = {
     return "tfjs-backend-cpu (plain JavaScript kernels) + difflib's conv kernels";
   },
 
-  async wasm(tf, difflib, { wasmThreads }) {
+  async wasm(tf, difflib, { wasmThreads, wasmGemm }) {
     const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
+    const node = await import('difflib/node');
     // 1: tfjs-backend-wasm's own (single-threaded) build; more: its threaded build, through difflib/node.
-    if (wasmThreads > 1) (await import('difflib/node')).registerThreadedWasmBackend({ threads: wasmThreads });
+    if (wasmThreads > 1) node.registerThreadedWasmBackend({ threads: wasmThreads });
+    // difflib's own kernels at their fastest: relaxed SIMD's fused multiply-add (Node 20 needs the flag).
+    node.enableWasmRelaxedSimd();
     await setBackend(tf, 'wasm');
-    difflib.registerWasmTrainingKernels();
+    difflib.registerWasmTrainingKernels({ gemm: wasmGemm ?? 'auto' });
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
     const threads = getThreadsCount();
     const build = threads > 1 ? `${threads} threads (difflib/node registerThreadedWasmBackend)` : 'single thread';
-    return `tfjs-backend-wasm (XNNPACK${simd ? ', SIMD' : ''}, ${build}) + difflib's training kernels`;
+    const flavour = difflib.activeWasmGemmFlavour();
+    const kernels = flavour === 'off' ? "XNNPACK's convs and products" : `difflib's own wasm kernels for convs and products (${flavour})`;
+    return `tfjs-backend-wasm (${simd ? 'SIMD' : 'no SIMD'}, ${build}) + ${kernels} + difflib's training kernels`;
   },
 
   async tensorflow(tf) {

@@ -14,6 +14,9 @@
 //        --scheduler-steps N  inference steps of each scheduler-step timing (0 skips)
 //        --wasm-threads N   wasm's thread count (default: the cores, at most 8; 1 = tfjs's
 //                           single-threaded build, >1 = its threaded build via difflib/node)
+//        --wasm-gemm auto|relaxed-simd|simd128|off   which build of difflib's own wasm kernels
+//                           runs convs and products (default auto: relaxed SIMD, turned on in
+//                           Node; off: tfjs-backend-wasm's XNNPACK kernels)
 //        --profile (per-kernel train-step times)  --out DIR (default bench/results)
 //        --strict   exit 1 when any backend asked for is skipped (CI's smoke run)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,6 +40,7 @@ const { values: opts } = parseArgs({
     'scheduler-steps': { type: 'string', default: '20' },
     'leak-steps': { type: 'string', default: '100' },
     'wasm-threads': { type: 'string', default: String(Math.min(8, os.availableParallelism())) },
+    'wasm-gemm': { type: 'string', default: 'auto' },
     profile: { type: 'boolean', default: false },
     strict: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(root, 'bench', 'results') },
@@ -63,6 +67,8 @@ const options = {
   profile: opts.profile,
 };
 const wasmThreads = count('wasm-threads', 1);
+const wasmGemm = opts['wasm-gemm'];
+if (!['auto', 'relaxed-simd', 'simd128', 'off'].includes(wasmGemm)) fail(`--wasm-gemm must be auto, relaxed-simd, simd128 or off, got ${wasmGemm}`);
 if (wasmThreads > 8) fail(`--wasm-threads must be at most 8, got ${wasmThreads}`);
 
 const version = (pkg) => JSON.parse(readFileSync(path.join(root, 'node_modules', pkg, 'package.json'), 'utf8')).version;
@@ -121,7 +127,7 @@ async function measureInNode(backend, log) {
   const { NODE_BACKENDS } = await import('./node-backends.mjs');
   const start = NODE_BACKENDS[backend];
   if (!start) throw new Error(`${backend} has no Node runtime here; try --runtime browser`);
-  const backendInfo = await start(tf, difflib, { wasmThreads });
+  const backendInfo = await start(tf, difflib, { wasmThreads, wasmGemm });
   log(backendInfo);
   const { measure } = await import('./measure.mjs');
   return { backendInfo, result: await measure({ tf, difflib, config, ...options, log }) };

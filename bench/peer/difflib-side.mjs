@@ -25,7 +25,7 @@ export async function useWasm(threads) {
   enableWasmRelaxedSimd();
   registerWasmTrainingKernels({ gemm: 'auto' });
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  const gemm = tf.backend().wasm.wasmMemory ? "XNNPACK's (difflib's own need an unshared heap)" : `difflib's own (${activeWasmGemmFlavour()})`;
+  const gemm = `difflib's own wasm kernels (${activeWasmGemmFlavour()})`;
   return `tfjs ${tf.version_core} wasm (${simd ? 'SIMD' : 'no SIMD'}, ${getThreadsCount()} thread${getThreadsCount() === 1 ? '' : 's'}; conv/matmul kernels: ${gemm})`;
 }
 

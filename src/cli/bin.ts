@@ -8,10 +8,21 @@ process.once('SIGINT', () => {
   abort.abort(new Error('interrupted (SIGINT)'));
 });
 
-const code = await runCli(process.argv.slice(2), {
-  out: { stdout: (text) => void process.stdout.write(text), stderr: (text) => void process.stderr.write(text) },
-  env: process.env,
-  tty: Boolean(process.stderr.isTTY),
-  signal: abort.signal,
-});
+// On a terminal, progress rewrites one stderr line; a log line on stdout first clears it
+// (the next progress update draws it again below).
+const tty = Boolean(process.stderr.isTTY);
+let progressLineOpen = false;
+const out = {
+  stdout(text: string) {
+    if (progressLineOpen) process.stderr.write('\r\x1b[2K');
+    progressLineOpen = false;
+    process.stdout.write(text);
+  },
+  stderr(text: string) {
+    process.stderr.write(text);
+    progressLineOpen = tty && !text.endsWith('\n');
+  },
+};
+
+const code = await runCli(process.argv.slice(2), { out, env: process.env, tty, signal: abort.signal });
 process.exitCode = code;

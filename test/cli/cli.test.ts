@@ -81,6 +81,22 @@ beforeAll(() => {
 
 const run = (name: string) => path.join(work, name);
 
+describe('the build', () => {
+  it('dist/cli.js is an executable that uses dist/index.js, and the library entries never load its image codecs', () => {
+    const cli = readFileSync(bin, 'utf8');
+    expect(cli.startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(statSync(bin).mode & 0o111).not.toBe(0);
+    expect(cli).toMatch(/from "\.\/index\.js"/);
+    // One DifflibError class and one set of layer registrations per process: the library's.
+    expect(cli).not.toMatch(/class DifflibError|registerClass\(/);
+    for (const entry of ['index.js', 'index.cjs', 'node.js', 'node.cjs']) {
+      expect(readFileSync(path.join(root, 'dist', entry), 'utf8'), entry).not.toMatch(/pngjs|jpeg-js|omggif/);
+    }
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(pkg.bin).toEqual({ difflib: './dist/cli.js' });
+  });
+});
+
 describe('difflib train', () => {
   it('the executable trains, logs as image_train.py and writes model, ema and opt checkpoints', async () => {
     const r = await spawnCli(['train', ...TRAIN, '--max_steps', '4', '--log_dir', run('full')]);

@@ -400,7 +400,7 @@ describe('examples/import-torch-weights.mjs', () => {
       ], { cwd: root }),
     ).rejects.toMatchObject({
       code: 1,
-      stderr: expect.stringMatching(/loadTorchStateDict: safetensorsBytes does not match the U-Net \(no weight was changed\); mis-shaped keys: input_blocks\.1\.0\.emb_layers\.1\.weight/),
+      stderr: expect.stringMatching(/loadTorchStateDict: weights does not match the U-Net \(no weight was changed\); mis-shaped keys: input_blocks\.1\.0\.emb_layers\.1\.weight/),
     });
   });
 });

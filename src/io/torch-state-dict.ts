@@ -76,7 +76,7 @@ function bindings(unet: UNet): WeightBinding[] {
  * mis-shaped keys and no weight is changed.
  *
  * @param unet - from {@link createUNet} with the PyTorch model's kwargs.
- * @param safetensorsBytes - the weights: a safetensors or `torch.save` file's bytes, or a
+ * @param weights - the weights: a safetensors or `torch.save` file's bytes, or a
  *   {@link TorchStateDict}.
  *
  * @example
@@ -85,9 +85,9 @@ function bindings(unet: UNet): WeightBinding[] {
  * loadTorchStateDict(unet, new Uint8Array(await readFile('ema_0.9999_500000.pt'))); // or .safetensors
  * ```
  */
-export function loadTorchStateDict(unet: UNet, safetensorsBytes: Uint8Array | ArrayBuffer | TorchStateDict): void {
+export function loadTorchStateDict(unet: UNet, weights: Uint8Array | ArrayBuffer | TorchStateDict): void {
   const fn = 'loadTorchStateDict';
-  const file = readWeightsAs(fn, safetensorsBytes);
+  const file = readWeightsAs(fn, weights);
   const plan = bindings(unet);
   const missing: string[] = [];
   const misShaped: string[] = [];
@@ -110,7 +110,7 @@ export function loadTorchStateDict(unet: UNet, safetensorsBytes: Uint8Array | Ar
       unexpected.length ? `unexpected keys: ${unexpected.join(', ')}` : '',
       misShaped.length ? `mis-shaped keys: ${misShaped.join(', ')}` : '',
     ].filter(Boolean);
-    throw new DifflibError('SHAPE_MISMATCH', fn, 'safetensorsBytes', `does not match the U-Net (no weight was changed); ${parts.join('; ')}`);
+    throw new DifflibError('SHAPE_MISMATCH', fn, 'weights', `does not match the U-Net (no weight was changed); ${parts.join('; ')}`);
   }
   plan.forEach((b, i) => {
     const value = tf.tensor(values[i]!, b.weight.shape as number[], 'float32');
@@ -148,7 +148,7 @@ export function exportTorchStateDict(unet: UNet, metadata: Record<string, string
 
 /** The weights by name as float32, from whichever form they were given in. */
 function readWeightsAs(fn: string, weights: Uint8Array | ArrayBuffer | TorchStateDict): Map<string, TorchTensor> {
-  const arg = 'safetensorsBytes';
+  const arg = 'weights';
   const out = new Map<string, TorchTensor>();
   const add = (name: string, dtype: string, shape: number[], data: unknown): void => {
     if (data instanceof Float32Array) out.set(name, { shape, data });

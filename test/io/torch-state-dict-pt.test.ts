@@ -28,7 +28,7 @@ const config: UNetConfig = {
   useScaleShiftNorm: false,
 };
 const fn = 'loadTorchStateDict';
-const arg = 'safetensorsBytes';
+const arg = 'weights';
 
 describe.each(NODE_BACKENDS)('loadTorchStateDict on .pt files, %s backend', (backend) => {
   beforeAll(() => useBackend(backend));

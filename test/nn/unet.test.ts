@@ -264,7 +264,7 @@ describe('createUNet', () => {
       const skip = tensors.get('input_blocks.3.0.skip_connection.weight')!;
       tensors.set('input_blocks.3.0.skip_connection.weight', { dtype: 'F32', shape: [64, 32], data: skip.data as Float32Array });
       const before = unet.model.weights.map((w) => w.read().dataSync().slice());
-      const e = expectDifflibError(() => loadTorchStateDict(unet, writeSafetensors(tensors)), 'loadTorchStateDict', 'safetensorsBytes');
+      const e = expectDifflibError(() => loadTorchStateDict(unet, writeSafetensors(tensors)), 'loadTorchStateDict', 'weights');
       expect(e.message).toContain('missing keys: out.2.bias');
       expect(e.message).toContain('unexpected keys: extra.weight');
       expect(e.message).toContain('mis-shaped keys: input_blocks.3.0.skip_connection.weight (expected [64,32,1,1], got [64,32])');

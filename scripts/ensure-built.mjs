@@ -26,7 +26,7 @@ function filesWithMtimes(file) {
   return readdirSync(file).flatMap((name) => filesWithMtimes(path.join(file, name)));
 }
 
-/** The dist/ files package.json at `root` points at, relative to `root`. */
+/** The dist/ files package.json at `root` points at (entries, exports and bins), relative to `root`. */
 function buildOutputs(root) {
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
   const targets = [];
@@ -34,7 +34,7 @@ function buildOutputs(root) {
     if (typeof value === 'string') targets.push(value);
     else if (value && typeof value === 'object') Object.values(value).forEach(collect);
   };
-  collect([pkg.main, pkg.module, pkg.types, pkg.exports]);
+  collect([pkg.main, pkg.module, pkg.types, pkg.exports, pkg.bin]);
   return [...new Set(targets.map((t) => path.normalize(t)).filter((t) => t.startsWith(`dist${path.sep}`)))];
 }
 

@@ -15,18 +15,21 @@ export const LEARNING_RATE = 1e-4;
  * Selects tfjs-backend-wasm and its training kernels.
  * @param {number} threads - 1: tfjs-backend-wasm's own single-threaded build; more: its
  *   threaded build on that many threads (difflib/node's registerThreadedWasmBackend).
+ * @param {'auto' | 'relaxed-simd' | 'simd128' | 'off'} [gemm] - which build of difflib's own
+ *   wasm kernels runs the convs and products (`registerWasmTrainingKernels`'s `gemm`).
  * @returns {Promise<string>} a description of the backend.
  */
-export async function useWasm(threads) {
+export async function useWasm(threads, gemm = 'auto') {
   if (threads > 1) registerThreadedWasmBackend({ threads });
   await tf.setBackend('wasm');
   await tf.ready();
   // difflib's own kernels at their fastest: relaxed SIMD's fused multiply-add (Node 20 needs the flag).
   enableWasmRelaxedSimd();
-  registerWasmTrainingKernels({ gemm: 'auto' });
+  registerWasmTrainingKernels({ gemm });
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  const gemm = `difflib's own wasm kernels (${activeWasmGemmFlavour()})`;
-  return `tfjs ${tf.version_core} wasm (${simd ? 'SIMD' : 'no SIMD'}, ${getThreadsCount()} thread${getThreadsCount() === 1 ? '' : 's'}; conv/matmul kernels: ${gemm})`;
+  const flavour = activeWasmGemmFlavour();
+  const kernels = flavour === 'off' ? "tfjs-backend-wasm's XNNPACK" : `difflib's own (${flavour})`;
+  return `tfjs ${tf.version_core} wasm (${simd ? 'SIMD' : 'no SIMD'}, ${getThreadsCount()} thread${getThreadsCount() === 1 ? '' : 's'}; conv/matmul kernels: ${kernels})`;
 }
 
 /** Bytes of the wasm backend's heap now (it grows on demand up to the module's maximum). */

@@ -3,13 +3,17 @@
 
 const median = (v) => v.median.toFixed(1);
 const spread = (v) => `${v.p25.toFixed(1)}–${v.p75.toFixed(1)}`;
-// [label, key of the side's result, how its value is shown]; a side without the key failed there.
+// [label, key of the side's result, how its value is shown, whether every side has it]; a side
+// without a key every side has failed there (the wasm heap is difflib's alone: '—' for PyTorch).
 const ROWS = [
   ['forward ms (median)', 'forward_ms', median],
   ['forward ms (p25–p75)', 'forward_ms', spread],
   ['forward images/s', 'forward_images_per_s', (v) => v.toFixed(1)],
   ['train step ms (median)', 'train_step_ms', median],
   ['train step ms (p25–p75)', 'train_step_ms', spread],
+  ['peak RSS MiB after forward', 'peak_rss_forward_mb', (v) => v.toFixed(0)],
+  ['peak RSS MiB after train steps', 'peak_rss_train_mb', (v) => v.toFixed(0)],
+  ['  of which wasm heap', 'wasm_heap_train_mb', (v) => v.toFixed(0), false],
 ];
 /** How far (of the output's scale) an ONNX Runtime output may be from difflib's and still count as the same network. */
 const ONNX_TOLERANCE = 1e-4;
@@ -31,7 +35,10 @@ export function formatReport(r) {
     ...r.torch.map((t) => ({ name: `PyTorch ${t.threads}t`, stats: t })),
   ];
   const header = ['', ...sides.map((s) => s.name)];
-  const body = ROWS.map(([label, key, show]) => [label, ...sides.map((s) => (s.stats[key] === undefined ? 'failed' : show(s.stats[key])))]);
+  const body = ROWS.map(([label, key, show, everySide = true]) => [
+    label,
+    ...sides.map((s) => (s.stats[key] !== undefined ? show(s.stats[key]) : everySide ? 'failed' : '—')),
+  ]);
   for (const [label, key] of RATIOS) {
     for (const t of sides.slice(1)) {
       const ratio = r.difflib[key] && t.stats[key] ? `${(r.difflib[key].median / t.stats[key].median).toFixed(2)}×` : '—';

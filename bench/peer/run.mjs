@@ -4,10 +4,13 @@
 // (images/s) and one train step (forward + backward of MSE + AdamW) timed on each side.
 //
 //   npm run bench:peer -- [--config tiny|small|cifar] [--threads 2] [--both-threads]
-//                         [--wasm-threads 2] [--warmup 2] [--repeats 5]
+//                         [--wasm-threads 2] [--wasm-gemm auto|relaxed-simd|simd128|off]
+//                         [--warmup 2] [--repeats 5]
 //                         [--json bench/results/peer-<config>.json]
 //
 // --threads: PyTorch's intra-op threads; --both-threads also runs PyTorch on 1 thread.
+// --wasm-gemm: which build of difflib's own wasm kernels runs convs and products (off:
+// tfjs-backend-wasm's XNNPACK ones). Both sides report their peak resident memory.
 // --wasm-threads: difflib's (wasm's) threads, default the same as --threads; 1 is
 // tfjs-backend-wasm's single-threaded build.
 // Exits 1 when the parameter counts differ, the outputs differ by more than 1e-4 of the
@@ -37,6 +40,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '2' },
     'wasm-threads': { type: 'string' },
     'both-threads': { type: 'boolean', default: false },
+    'wasm-gemm': { type: 'string', default: 'auto' },
     warmup: { type: 'string', default: '2' },
     repeats: { type: 'string', default: '5' },
     json: { type: 'string' },
@@ -59,6 +63,8 @@ const timing = { warmup: count('warmup', 0), repeats: count('repeats', 1) };
 const threads = count('threads', 1);
 const wasmThreads = args['wasm-threads'] === undefined ? threads : count('wasm-threads', 1);
 if (wasmThreads > 8) fail(`--wasm-threads must be at most 8, got ${wasmThreads}`);
+const wasmGemm = args['wasm-gemm'];
+if (!['auto', 'relaxed-simd', 'simd128', 'off'].includes(wasmGemm)) fail(`--wasm-gemm must be auto, relaxed-simd, simd128 or off, got ${wasmGemm}`);
 const threadCounts = args['both-threads'] && threads !== 1 ? [threads, 1] : [threads];
 const jsonPath = path.resolve(root, args.json ?? `bench/results/peer-${args.config}.json`);
 
@@ -72,7 +78,7 @@ const machine = { nproc: os.availableParallelism(), loadavg: os.loadavg(), node:
 process.stderr.write(`bench:peer ${args.config} (${bench.description}), batch ${bench.batch}; ${machine.nproc} cores, load ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}\n`);
 
 const reference = runReferenceCheck();
-const backend = await useWasm(wasmThreads);
+const backend = await useWasm(wasmThreads, wasmGemm);
 const unet = randomUNet(bench.unet, SEED);
 const batch = fixedBatch(bench.unet, bench.batch, bench.timesteps, SEED);
 
@@ -115,11 +121,18 @@ const onnxBatch = nchwBatch(unet, batch);
 process.stderr.write(`difflib on ${backend}…\n`);
 const difflib = { backend, params: unet.countParams(), forward_ms: await timeForward(unet, batch, timing) };
 difflib.forward_images_per_s = (bench.batch * 1000) / difflib.forward_ms.median;
+Object.assign(difflib, peakMemory('forward'));
 try {
   difflib.train_step_ms = await timeTrainStep(unet, batch, timing);
+  Object.assign(difflib, peakMemory('train'));
 } catch (e) {
   // Kept in the report with the timings so far; a wasm heap that cannot grow fails as an out-of-bounds access.
   difflib.train_step_error = `${e.name}: ${e.message} (wasm heap ${(wasmHeapBytes() / 2 ** 30).toFixed(2)} GiB)`;
+}
+
+/** Peak resident memory of this process (MiB, as PyTorch's side reports it) and the wasm heap's size (it never shrinks, so it is the heap's peak). */
+function peakMemory(after) {
+  return { [`peak_rss_${after}_mb`]: process.resourceUsage().maxRSS / 1024, [`wasm_heap_${after}_mb`]: wasmHeapBytes() / 2 ** 20 };
 }
 
 // Last, so that ONNX Runtime's worker threads cannot slow difflib's timings; checked against

@@ -55,6 +55,8 @@ export function runTorchBenchFastest(o) {
     forward_ms: forward.result.forward_ms,
     forward_images_per_s: forward.result.forward_images_per_s,
     train_step_ms: train.result.train_step_ms,
+    peak_rss_forward_mb: forward.result.peak_rss_forward_mb,
+    peak_rss_train_mb: train.result.peak_rss_train_mb,
     fastest: { forward: forward.env, train_step: train.env },
     candidates: candidates.map(({ env, result }) => ({ env, forward_ms: result.forward_ms, train_step_ms: result.train_step_ms })),
   };

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import sys
 import time
 
@@ -133,6 +134,8 @@ def main():
 
     result["forward_ms"] = time_repeats("forward", forward, args.warmup, args.repeats)
     result["forward_images_per_s"] = batch * 1000 / result["forward_ms"]["median"]
+    # Peak resident memory of the whole process (MiB) after the forward passes, then after the train steps.
+    result["peak_rss_forward_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.0)
@@ -143,6 +146,7 @@ def main():
         optimizer.step()
 
     result["train_step_ms"] = time_repeats("train step", train_step, args.warmup, args.repeats)
+    result["peak_rss_train_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 

@@ -107,20 +107,44 @@ describe('registerThreadedWasmBackend', () => {
         return original.conv2d(...(args as Parameters<typeof original.conv2d>));
       },
     };
+    // 2·4·16·16·(3·3·64)·64 = 75 MFLOP: enough for two shares.
+    const x = tf.tensor4d(values(4 * 16 * 16 * 64, 6), [4, 16, 16, 64]);
+    const w = tf.tensor4d(values(3 * 3 * 64 * 64, 7), [3, 3, 64, 64]);
     let got: Float32Array;
     try {
-      const { x, w } = convNetInputs();
-      const y = tf.conv2d(x, w, 1, 'same');
-      got = Float32Array.from(y.dataSync());
-      tf.dispose([x, w, y]);
+      got = tf.tidy(() => Float32Array.from(tf.conv2d(x, w, 1, 'same').dataSync()));
     } finally {
       (kernels as { exports: unknown }).exports = original;
     }
+    await tf.setBackend('cpu');
+    const want = tf.tidy(() => Float32Array.from(tf.conv2d(x, w, 1, 'same').dataSync()));
+    await tf.setBackend('wasm');
+    tf.dispose([x, w]);
     // 4·16·16 output pixels: this thread took the first half, the worker the rest.
     expect(local).toEqual([[0, 512]]);
-    expect(relativeError(got, expected[0]!)).toBeLessThanOrEqual(RTOL);
+    expect(relativeError(got, want)).toBeLessThanOrEqual(RTOL);
     // The kernels' workers are unref'd like XNNPACK's: they never hold Node open.
     expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length).toBe(ports);
+  });
+
+  it('a worker thread that traps makes the kernel throw (after every share has finished) instead of hanging', async () => {
+    await tf.setBackend('wasm');
+    const kernels = kernelsFor(tf.backend())!;
+    await vi.waitFor(() => expect(kernels.readyThreads()).toBe(THREADS), { timeout: 10_000 });
+    const [work] = kernels.work(kernels.exports.gemm_work_bytes());
+    const heap = kernels.memory.buffer.byteLength;
+    // A 64×64 product with k = 1: the calling thread's rows read and write inside the
+    // scratch block (their values do not matter), the worker's read at 4 GiB − 64 KiB, past
+    // the end of the heap.
+    const args = (share: number, begin: number, end: number): number[] => {
+      const a = share === 0 ? work! : 2 ** 32 - 65536;
+      return [64, 64, 1, a, 0, 0, work!, 0, 0, 0, work! + 4096, work!, 0, 1, begin, end];
+    };
+    expect(heap).toBeLessThan(2 ** 32 - 65536);
+    // (The worker also prints its RuntimeError, from its own console.)
+    expect(() => kernels.run('batch_matmul', args, 64, 4, 1e9)).toThrow(/batch_matmul failed on 1 worker thread/);
+    // The worker is idle again and takes the next job.
+    expect(kernels.readyThreads()).toBe(THREADS);
   });
 
   it('split: near-equal shares cut at multiples of the grain, covering every unit once', () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { kernelsFor, type BoundKernels, type WasmBackendLike } from './module';
+import { fill, kernelsFor, type BoundKernels, type WasmBackendLike } from './module';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
@@ -67,8 +67,7 @@ export function gemmConv2d(fallback: tf.KernelFunc): tf.KernelFunc {
     const [out, y, [xp, wp, bp]] = output(backend, info.outShape, [x, filter, bias]);
     writeGeometry(kernels, work, info);
     const pixels = info.batchSize * info.outHeight * info.outWidth;
-    kernels.run('conv2d', (i, begin, end) => [xp!, wp!, bp!, y, work[i]!, begin, end], pixels, ROW_GRAIN, convFlops(info));
-    return out;
+    return fill(backend, out, () => kernels.run('conv2d', (i, begin, end) => [xp!, wp!, bp!, y, work[i]!, begin, end], pixels, ROW_GRAIN, convFlops(info)));
   };
 }
 
@@ -93,8 +92,7 @@ export function gemmConv2dBackpropFilter(fallback: tf.KernelFunc): tf.KernelFunc
     const [out, dw, [xp, dyp]] = output(backend, [...attrs.filterShape], [x, dy]);
     writeGeometry(kernels, work, info);
     const taps = info.filterHeight * info.filterWidth * info.inChannels;
-    kernels.run('conv2d_backprop_filter', (i, begin, end) => [xp!, dyp!, dw, work[i]!, begin, end], taps, ROW_GRAIN, convFlops(info));
-    return out;
+    return fill(backend, out, () => kernels.run('conv2d_backprop_filter', (i, begin, end) => [xp!, dyp!, dw, work[i]!, begin, end], taps, ROW_GRAIN, convFlops(info)));
   };
 }
 
@@ -122,7 +120,6 @@ export function gemmConv2dBackpropInput(fallback: tf.KernelFunc): tf.KernelFunc 
     const [out, dx, [dyp, wp]] = output(backend, [...attrs.inputShape], [dy, filter]);
     writeGeometry(kernels, work, info);
     // Split by image: an image's input pixels receive only its own output pixels' taps.
-    kernels.run('conv2d_backprop_input', (i, begin, end) => [dyp!, wp!, dx, work[i]!, begin, end], info.batchSize, 1, convFlops(info));
-    return out;
+    return fill(backend, out, () => kernels.run('conv2d_backprop_input', (i, begin, end) => [dyp!, wp!, dx, work[i]!, begin, end], info.batchSize, 1, convFlops(info)));
   };
 }

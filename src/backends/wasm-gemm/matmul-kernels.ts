@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { kernelsFor, type WasmBackendLike } from './module';
+import { fill, kernelsFor, type WasmBackendLike } from './module';
 
 /**
  * `BatchMatMul` and `_FusedMatMul` (bias only, linear activation) on difflib's wasm
@@ -45,11 +45,10 @@ export function gemmBatchMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
     const common = [m, n, k, a0, batchA === 1 ? 0 : m * k, attrs.transposeA ? 1 : 0, b0, batchB === 1 ? 0 : k * n, attrs.transposeB ? 1 : 0, bias0, c0];
     const flops = 2 * batch * m * n * k;
     // Threads split the batch when there is one to split, else the rows of the one product.
-    if (batch > 1) {
-      kernels.run('batch_matmul', (i, begin, end) => [...common, work[i]!, begin, end, 0, m], batch, 1, flops);
-    } else {
-      kernels.run('batch_matmul', (i, begin, end) => [...common, work[i]!, 0, 1, begin, end], m, 4, flops);
-    }
-    return out;
+    return fill(backend, out, () =>
+      batch > 1
+        ? kernels.run('batch_matmul', (i, begin, end) => [...common, work[i]!, begin, end, 0, m], batch, 1, flops)
+        : kernels.run('batch_matmul', (i, begin, end) => [...common, work[i]!, 0, 1, begin, end], m, 4, flops),
+    );
   };
 }

@@ -58,8 +58,32 @@ export interface BoundKernels {
   readyThreads(): number;
 }
 
-/** Below this many FLOPs per share a worker's wake-up costs more than it saves. */
-const MIN_FLOPS_PER_SHARE = 4e6;
+/**
+ * Runs `body`, which fills `out`; if it throws (a worker thread failed), frees `out`
+ * first, so a failed kernel leaves no backend data behind.
+ * @internal
+ */
+export function fill(backend: WasmBackendLike, out: tf.TensorInfo, body: () => void): tf.TensorInfo {
+  try {
+    body();
+  } catch (e) {
+    backend.disposeData(out.dataId, true);
+    throw e;
+  }
+  return out;
+}
+
+/**
+ * FLOPs a share must have before a worker takes one. Below that, handing work to a worker
+ * cost more than it saved here: tfjs's own XNNPACK threads keep spinning for a while
+ * after their kernels, and on 2 cores a third runnable thread slows every share (tiny's
+ * 19-MFLOP convs: 1.7 ms on 2 threads, 0.9 ms on 1; small's 600-MFLOP convs: 13.5 ms on 2,
+ * ~25 ms on 1).
+ */
+const MIN_FLOPS_PER_SHARE = 3e7;
+
+/** A compiled module: the SIMD flavour, and whether it imports a shared heap. */
+type Build = 'relaxed-simd' | 'simd128' | 'relaxed-simd-shared' | 'simd128-shared';
 
 /** The build in use; undefined until the kernels are first registered. */
 let active: WasmGemmFlavour | undefined;
@@ -73,7 +97,6 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-type Build = 'relaxed-simd' | 'simd128' | 'relaxed-simd-shared' | 'simd128-shared';
 const BASE64: Record<Build, string> = {
   'relaxed-simd': RELAXED_SIMD_WASM,
   simd128: SIMD128_WASM,
@@ -143,9 +166,9 @@ function compile(build: Build): WebAssembly.Module {
 }
 
 /**
- * difflib's kernels bound to `backend`'s heap, or null where they cannot run there:
- * the active build is 'off', or the backend's heap is shared memory (tfjs-backend-wasm's
- * threaded build, whose own kernels then run on its threads).
+ * difflib's kernels bound to `backend`'s heap (the shared-heap build on tfjs-backend-wasm's
+ * threaded build, with a worker pool of its thread count less one), or null when the
+ * active build is 'off' or the backend has no wasm heap.
  * @internal
  */
 export function kernelsFor(backend: tf.KernelBackend): BoundKernels | null {

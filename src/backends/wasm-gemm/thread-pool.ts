@@ -14,6 +14,7 @@ const STARTING = -1;
 const IDLE = 0;
 const JOB = 1;
 const DONE = 2;
+const FAILED = 3;
 const CONTROL_INTS = 32;
 const MAX_ARGS = CONTROL_INTS - 3;
 
@@ -61,8 +62,14 @@ listen(({ module, memory, control, exportNames }) => {
     Atomics.wait(state, 0, ${IDLE});
     if (Atomics.load(state, 0) !== ${JOB}) continue;
     const args = Array.from(state.subarray(3, 3 + state[2]));
-    calls[state[1]](...args);
-    Atomics.store(state, 0, ${DONE});
+    let outcome = ${DONE};
+    try {
+      calls[state[1]](...args);
+    } catch (e) {
+      console.error('difflib wasm kernel worker:', e);
+      outcome = ${FAILED};
+    }
+    Atomics.store(state, 0, outcome);
     Atomics.notify(state, 0);
   }
 });
@@ -138,12 +145,15 @@ export class KernelThreadPool {
       Atomics.notify(state, 0);
     });
     local(...args(0, bounds[0]!, bounds[1]!));
+    let failed = 0;
     for (const state of ready) {
       while (Atomics.load(state, 0) === JOB) {
         if (this.blocking) Atomics.wait(state, 0, JOB);
       }
+      if (Atomics.load(state, 0) === FAILED) failed++;
       Atomics.store(state, 0, IDLE);
     }
+    if (failed > 0) throw new Error(`difflib's wasm kernel ${name} failed on ${failed} worker thread(s) (their error is on the console)`);
   }
 }
 

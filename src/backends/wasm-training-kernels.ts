@@ -109,13 +109,26 @@ function checkOptions(options: unknown): WasmTrainingKernelsOptions {
  *   wasm's direct loop (3.6-11x faster); untransposed batch-1 products, which wasm
  *   already runs on XNNPACK, and small ones still go to wasm's kernel. REPLACES it.
  *
+ * On top of those, difflib's own WebAssembly kernels (C in native/wasm-kernels: a
+ * packed-panel SGEMM that reads conv inputs as im2col matrices in place, on wasm's own
+ * heap) run `Conv2D`, `FusedConv2D` (bias, linear), `Conv2DBackpropFilter`,
+ * `Conv2DBackpropInput`, `BatchMatMul` and `_FusedMatMul` (bias, linear) — REPLACING
+ * wasm's kernels (and the composed ones above, which remain their fallback for NCHW,
+ * other activations and dtypes). A `small` U-Net train step runs ~2× faster than on
+ * XNNPACK (docs/benchmarks.md). `options.gemm` picks the build: relaxed SIMD (fused
+ * multiply-add; Chromium, or Node 20 after `enableWasmRelaxedSimd()` from
+ * `difflib/node`), SIMD128, or `'off'`. With tfjs-backend-wasm's threaded build they
+ * split large kernels between the calling thread and worker threads of their own
+ * (Web Workers from a blob URL in browsers; `registerThreadedWasmBackend` provides Node's).
+ *
  * Replaced kernels are kept and put back by {@link unregisterWasmTrainingKernels}.
  *
  * All support any strides, 'same'/'valid'/numeric/explicit padding and batch sizes,
  * dilation 1 (tfjs refuses dilated conv gradients itself; the depthwise kernels also
  * take dilations when strides are 1), NHWC (and NCHW for the conv2d ones); they
  * dispose every intermediate. Their results match the cpu backend to float32
- * rounding (see test/backends/wasm-training-kernels.test.ts for the bounds).
+ * rounding (see test/backends/wasm-training-kernels.test.ts and wasm-gemm-suite.ts
+ * for the bounds).
  *
  * Idempotent: a kernel already there (ours, or wasm's own where it has one) is left
  * alone. Import `@tensorflow/tfjs-backend-wasm` first: the missing kernels are
@@ -130,7 +143,7 @@ function checkOptions(options: unknown): WasmTrainingKernelsOptions {
  * import '@tensorflow/tfjs-backend-wasm';
  * import '@tensorflow/tfjs-layers'; // registers the gradients
  *
- * registerWasmTrainingKernels();
+ * registerWasmTrainingKernels(); // or { gemm: 'off' } for tfjs's XNNPACK kernels
  * await tf.setBackend('wasm');
  * const w = tf.variable(tf.randomNormal<tf.Rank.R4>([3, 3, 4, 8]));
  * const x = tf.randomNormal<tf.Rank.R4>([2, 16, 16, 4]);

@@ -3,7 +3,7 @@ import { fill, kernelsFor, type BoundKernels, type WasmBackendLike } from './mod
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
-/** Bytes of the ConvGeometry struct native/wasm-kernels/gemm.h reads from the start of `work`. */
+/** int32s of the ConvGeometry struct native/wasm-kernels/gemm.h reads from the start of each scratch block. */
 const GEOMETRY_INTS = 15;
 
 /**

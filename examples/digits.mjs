@@ -85,6 +85,8 @@ await import(opts.backend === 'cpu' ? '@tensorflow/tfjs-backend-cpu' : '@tensorf
 const THREADS = int('threads');
 // tfjs-backend-wasm is single-threaded in Node; difflib/node starts its threaded build.
 if (opts.backend === 'wasm' && THREADS > 1) (await import('difflib/node')).registerThreadedWasmBackend({ threads: THREADS });
+// difflib's wasm kernels use relaxed SIMD's fused multiply-add where the engine runs it (Node 20: after this).
+if (opts.backend === 'wasm') (await import('difflib/node')).enableWasmRelaxedSimd();
 await tf.setBackend(opts.backend);
 await tf.ready();
 

@@ -82,6 +82,8 @@ if (opts.backend !== 'wasm' && opts.backend !== 'cpu') throw new Error(`--backen
 await import(opts.backend === 'cpu' ? '@tensorflow/tfjs-backend-cpu' : '@tensorflow/tfjs-backend-wasm');
 const THREADS = int('threads', 1);
 if (opts.backend === 'wasm' && THREADS > 1) (await import('difflib/node')).registerThreadedWasmBackend({ threads: THREADS });
+// difflib's wasm kernels use relaxed SIMD's fused multiply-add where the engine runs it (Node 20: after this).
+if (opts.backend === 'wasm') (await import('difflib/node')).enableWasmRelaxedSimd();
 if (!(await tf.setBackend(opts.backend))) throw new Error(`backend ${opts.backend} failed to start`);
 await tf.ready();
 const loadBefore = os.loadavg();

@@ -49,6 +49,6 @@ describe('entry points', () => {
   it('difflib/node is where tfjs-backend-wasm and the Node built-ins come in', () => {
     const imports = packageImports('node.ts');
     expect(imports.get('@tensorflow/tfjs-backend-wasm')).toBe(path.join('node', 'threaded-wasm.ts'));
-    expect([...imports.keys()].filter((s) => s.startsWith('node:')).sort()).toEqual(['node:fs', 'node:module', 'node:os', 'node:path']);
+    expect([...imports.keys()].filter((s) => s.startsWith('node:')).sort()).toEqual(['node:fs', 'node:module', 'node:os', 'node:path', 'node:v8', 'node:worker_threads']);
   });
 });

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { AdamW, activeWasmGemmFlavour, createUNet, registerWasmTrainingKernels } from 'difflib';
+import { AdamW, GaussianDiffusion, NoiseSchedule, activeWasmGemmFlavour, createUNet, registerWasmTrainingKernels } from 'difflib';
 import { enableWasmRelaxedSimd, registerThreadedWasmBackend } from 'difflib/node';
 import { timeRepeats } from '../stats.mjs';
 
@@ -96,6 +96,37 @@ export function timeForward(unet, { x, t }, options) {
     y.dispose();
   };
   return timeRepeats(withProgress('forward', forward, options), options);
+}
+
+/** The timestep of the timed DDIM step, as torch_bench.py's DDIM_T. */
+const DDIM_T = 500;
+
+/**
+ * Times one DDIM step (η = 0, clipped x̂_0) of improved-diffusion's linear schedule of 1000
+ * steps at t = 500 — `GaussianDiffusion.ddimSample` — read back each call, as
+ * torch_bench.py times ddim_sample.
+ * @returns {Promise<import('../stats.mjs').Summary>} ms per step.
+ */
+export async function timeDdimStep(unet, { x }, options) {
+  const learnSigma = unet.config.learnSigma;
+  const diffusion = new GaussianDiffusion({
+    schedule: NoiseSchedule.named('linear', 1000),
+    modelMeanType: 'epsilon',
+    modelVarType: learnSigma ? 'learned_range' : 'fixed_small',
+    lossType: 'mse',
+  });
+  const t = tf.fill([x.shape[0]], DDIM_T, 'int32');
+  const model = (xt, ts) => unet.forward(xt, ts);
+  const step = async () => {
+    const { sample, predXStart } = diffusion.ddimSample(model, x, t, { clipDenoised: true, eta: 0 });
+    await sample.data();
+    tf.dispose([sample, predXStart]);
+  };
+  try {
+    return await timeRepeats(withProgress('DDIM step', step, options), options);
+  } finally {
+    t.dispose();
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ const ROWS = [
   ['forward ms (median)', 'forward_ms', median],
   ['forward ms (p25–p75)', 'forward_ms', spread],
   ['forward images/s', 'forward_images_per_s', (v) => v.toFixed(1)],
+  ['DDIM step ms (median)', 'ddim_step_ms', median],
   ['train step ms (median)', 'train_step_ms', median],
   ['train step ms (p25–p75)', 'train_step_ms', spread],
   ['peak RSS MiB after forward', 'peak_rss_forward_mb', (v) => v.toFixed(0)],
@@ -20,6 +21,7 @@ const ONNX_TOLERANCE = 1e-4;
 // Measurements whose difflib/PyTorch ratio of median times is shown.
 const RATIOS = [
   ['forward', 'forward_ms'],
+  ['DDIM step', 'ddim_step_ms'],
   ['train step', 'train_step_ms'],
 ];
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // difflib's ADM U-Net (tfjs wasm) against the same network in PyTorch (bench/peer/adm_unet.py):
 // same parameter count, same output on the same weights and input, then the forward pass
-// (images/s) and one train step (forward + backward of MSE + AdamW) timed on each side.
+// (images/s), one DDIM step and one train step (forward + backward of MSE + AdamW) timed on
+// each side.
 //
 //   npm run bench:peer -- [--config tiny|small|cifar] [--threads 2] [--both-threads]
 //                         [--wasm-threads 2] [--wasm-gemm auto|relaxed-simd|simd128|off]
@@ -23,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { exportTorchStateDict, writeSafetensors } from 'difflib';
 import { CONFIGS } from '../configs.mjs';
-import { fixedBatch, randomUNet, timeForward, timeTrainStep, useWasm, wasmHeapBytes } from './difflib-side.mjs';
+import { fixedBatch, randomUNet, timeDdimStep, timeForward, timeTrainStep, useWasm, wasmHeapBytes } from './difflib-side.mjs';
 import { formatReport } from './report.mjs';
 import { nchwBatch } from './nchw.mjs';
 import { runOnnxPeers } from './onnx-side.mjs';
@@ -122,6 +123,7 @@ process.stderr.write(`difflib on ${backend}…\n`);
 const difflib = { backend, params: unet.countParams(), forward_ms: await timeForward(unet, batch, timing) };
 difflib.forward_images_per_s = (bench.batch * 1000) / difflib.forward_ms.median;
 Object.assign(difflib, peakMemory('forward'));
+difflib.ddim_step_ms = await timeDdimStep(unet, batch, timing);
 try {
   difflib.train_step_ms = await timeTrainStep(unet, batch, timing);
   Object.assign(difflib, peakMemory('train'));

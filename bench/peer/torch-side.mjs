@@ -49,15 +49,17 @@ export function runTorchBenchFastest(o) {
   });
   const best = (key) => candidates.reduce((a, b) => (b.result[key].median < a.result[key].median ? b : a));
   const forward = best('forward_ms');
+  const ddim = best('ddim_step_ms');
   const train = best('train_step_ms');
   return {
     ...candidates[0].result,
     forward_ms: forward.result.forward_ms,
     forward_images_per_s: forward.result.forward_images_per_s,
+    ddim_step_ms: ddim.result.ddim_step_ms,
     train_step_ms: train.result.train_step_ms,
     peak_rss_forward_mb: forward.result.peak_rss_forward_mb,
     peak_rss_train_mb: train.result.peak_rss_train_mb,
-    fastest: { forward: forward.env, train_step: train.env },
+    fastest: { forward: forward.env, ddim_step: ddim.env, train_step: train.env },
     candidates: candidates.map(({ env, result }) => ({ env, forward_ms: result.forward_ms, train_step_ms: result.train_step_ms })),
   };
 }

@@ -1,6 +1,7 @@
-"""Times adm_unet's UNetModel in PyTorch on the CPU: the forward pass (no_grad, eval) and
-one train step (forward + backward of MSE(model(x, t), target) + torch.optim.AdamW step,
-train mode). Optionally checks its output against difflib's on the same weights and input.
+"""Times adm_unet's UNetModel in PyTorch on the CPU: the forward pass (no_grad, eval), one
+DDIM step (improved-diffusion's ddim_sample, η = 0, clipped x̂_0, linear schedule of 1000
+steps, t = 500) and one train step (forward + backward of MSE(model(x, t), target) +
+torch.optim.AdamW step, train mode). Optionally checks its output against difflib's on the same weights and input.
 
   /usr/bin/python3 bench/peer/torch_bench.py --config-json unet.json --batch 8 --threads 2 \
       --warmup 2 --repeats 5 [--weights w.safetensors --check-input in.safetensors --check-output out.safetensors]
@@ -32,6 +33,8 @@ from safetensors_io import load_safetensors
 # Timesteps drawn for the timed inputs (their values do not change the work).
 NUM_TIMESTEPS = 1000
 LEARNING_RATE = 1e-4
+# The timestep of the timed DDIM step (its value does not change the work).
+DDIM_T = 500
 
 
 def summarize(samples):
@@ -134,6 +137,23 @@ def main():
 
     result["forward_ms"] = time_repeats("forward", forward, args.warmup, args.repeats)
     result["forward_images_per_s"] = batch * 1000 / result["forward_ms"]["median"]
+
+    # improved-diffusion's linear schedule and ddim_sample (η = 0), in float64 tables gathered per batch.
+    betas = torch.linspace(0.0001, 0.02, NUM_TIMESTEPS, dtype=torch.float64)
+    alphas_cumprod = torch.cumprod(1 - betas, 0)
+    t_ddim = torch.full((batch,), DDIM_T, dtype=torch.long)
+    a_t = alphas_cumprod[t_ddim].float().view(-1, 1, 1, 1)
+    a_prev = alphas_cumprod[t_ddim - 1].float().view(-1, 1, 1, 1)
+    channels = config["inChannels"]
+
+    def ddim_step():
+        with torch.no_grad():
+            eps = model(x, t_ddim)[:, :channels]
+            pred_xstart = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
+            eps = (x - a_t.sqrt() * pred_xstart) / (1 - a_t).sqrt()
+            return a_prev.sqrt() * pred_xstart + (1 - a_prev).sqrt() * eps
+
+    result["ddim_step_ms"] = time_repeats("DDIM step", ddim_step, args.warmup, args.repeats)
     # Peak resident memory of the whole process (MiB) after the forward passes, then after the train steps.
     result["peak_rss_forward_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

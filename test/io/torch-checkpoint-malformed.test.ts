@@ -1,7 +1,6 @@
 // readTorchCheckpoint on hand-made and damaged files: every one either reads correctly or
 // is refused with a DifflibError, at once, without a large allocation. The hand-made files
 // come from test/io/torch-save-writer.ts (its plain and ZIP64 archives load in torch.load).
-import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DifflibError, readTorchCheckpoint, type TorchStateDict } from '../../src/index';
 import { crc32 } from '../../src/io/torch-checkpoint/crc32';
@@ -9,7 +8,7 @@ import { MAX_MARK_DEPTH } from '../../src/io/torch-checkpoint/unpickler';
 import { useBackend } from '../backends';
 import { expectDifflibError } from '../helpers';
 import { torchFixture } from './torch-fixtures';
-import { bytesOf, op, pickle, stateDictPickle, tensorOps, torchSaveFile, writeZip, type TensorSpec } from './torch-save-writer';
+import { bytesOf, op, pickle, sameStateDict, stateDictPickle, tensorOps, torchSaveFile, writeZip, type TensorSpec } from './torch-save-writer';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -30,17 +29,6 @@ function pickleFile(...ops: Array<number[] | readonly number[]>): Uint8Array {
   return torchSaveFile(pickle(...ops));
 }
 
-function sameStateDict(a: TorchStateDict, b: TorchStateDict): boolean {
-  if (a.size !== b.size) return false;
-  for (const [name, t] of a) {
-    const u = b.get(name);
-    if (!u || u.dtype !== t.dtype || !tf.util.arraysEqual(u.shape, t.shape)) return false;
-    const x = bytesOf(t.data);
-    const y = bytesOf(u.data);
-    if (x.length !== y.length || x.some((v, i) => v !== y[i])) return false;
-  }
-  return true;
-}
 
 describe('readTorchCheckpoint on hand-made torch.save files', () => {
   it('checks CRC-32 as zip does: the standard check value of "123456789" is 0xCBF43926, for every tail length', () => {

@@ -1,11 +1,10 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readTorchCheckpoint, type TorchCheckpointTensor, type TorchStateDict } from '../../src/index';
+import { readTorchCheckpoint, type TorchCheckpointTensor } from '../../src/index';
 import { floatBitsToHalf, halfToFloatBits } from '../../src/io/half-precision';
 import { useBackend } from '../backends';
 import { expectDifflibError } from '../helpers';
 import { torchFixture, torchFixtureTensors, torchUNetCase, type FixtureTensor } from './torch-fixtures';
-import { bytesOf, op, pickle, stateDictPickle, tensorOps, torchSaveFile, writeZip } from './torch-save-writer';
+import { bytesOf, op, pickle, sameStateDict, stateDictPickle, tensorOps, torchSaveFile, writeZip } from './torch-save-writer';
 
 // Reading makes no tensor; a backend lets the refusal checks count that none were made.
 beforeAll(() => useBackend('cpu'));
@@ -33,18 +32,6 @@ function expectTensor(actual: TorchCheckpointTensor | undefined, expected: Fixtu
   expect(Array.from(actual!.data as ArrayLike<number | bigint>), `${name} values`).toEqual(Array.from(expectedData(expected)));
 }
 
-/** Whether two state dicts hold the same names, dtypes, shapes and bytes. */
-function sameStateDict(a: TorchStateDict, b: TorchStateDict): boolean {
-  if (a.size !== b.size) return false;
-  for (const [name, t] of a) {
-    const u = b.get(name);
-    if (!u || u.dtype !== t.dtype || !tf.util.arraysEqual(u.shape, t.shape)) return false;
-    const x = bytesOf(t.data);
-    const y = bytesOf(u.data);
-    if (x.length !== y.length || x.some((v, i) => v !== y[i])) return false;
-  }
-  return true;
-}
 
 describe('readTorchCheckpoint on files torch.save wrote (PyTorch 1.13)', () => {
   it('reads every storage dtype with its exact values: float32, float16, bfloat16, float64, int64 (as BigInt64Array), int32, uint8, bool', async () => {

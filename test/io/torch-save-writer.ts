@@ -1,6 +1,8 @@
 // Writes torch.save-shaped files for the cases PyTorch will not write: hand-assembled
 // pickles (protocol 2 opcodes) in a stored zip archive, optionally with ZIP64 headers,
 // a wrong CRC, or any bytes a test wants to lie with.
+import * as tf from '@tensorflow/tfjs-core';
+import type { TorchStateDict } from '../../src/index';
 import { crc32 } from '../../src/io/torch-checkpoint/crc32';
 
 const encoder = new TextEncoder();
@@ -194,4 +196,17 @@ export function torchSaveFile(dataPkl: Uint8Array, storages: Record<string, Uint
 /** The bytes of a typed array. */
 export function bytesOf(a: ArrayBufferView): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Whether two state dicts hold the same names, dtypes, shapes and bytes. */
+export function sameStateDict(a: TorchStateDict, b: TorchStateDict): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, t] of a) {
+    const u = b.get(name);
+    if (!u || u.dtype !== t.dtype || !tf.util.arraysEqual(u.shape, t.shape)) return false;
+    const x = bytesOf(t.data);
+    const y = bytesOf(u.data);
+    if (x.length !== y.length || x.some((v, i) => v !== y[i])) return false;
+  }
+  return true;
 }

@@ -3,18 +3,15 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BpdLoopResult } from '../../index';
-import { checkBackendFlags, startBackend } from '../backend';
-import { atLeast, required, runSeed, type Command, type CommandContext } from '../command';
+import { atLeast, required, type Command, type CommandContext } from '../command';
 import { ImageFolder, evaluationOrder } from '../data/image-folder';
 import { MODEL_FLAGS, NLL_FLAGS, RUN_FLAGS } from '../flags/definitions';
 import type { FlagValues } from '../flags/spec';
-import { Logger, resolveLogDir } from '../log/logger';
 import { Progress } from '../log/progress';
 import { reprFloat } from '../log/py-format';
-import { diffusionFromFlags, unetConfigFromFlags } from '../model/build';
-import { loadModelForFlags } from '../model/load';
 import { writeNpz } from '../output/npz';
 import { CliUsageError } from '../usage-error';
+import { startModelRun } from './model-run';
 
 const NAME = 'difflib nll';
 
@@ -36,15 +33,7 @@ async function run(f: FlagValues, _given: ReadonlySet<string>, ctx: CommandConte
   const modelPath = required(f, 'model_path');
   const numSamples = atLeast(f, 'num_samples', 1);
   const batchSize = atLeast(f, 'batch_size', 1);
-  checkBackendFlags(f['backend'] as string, f['threads'] as number | null);
-  const seed = runSeed(f);
-  const { imageSize } = unetConfigFromFlags(f);
-  const diffusion = diffusionFromFlags(f);
-  const logger = new Logger(resolveLogDir(f['log_dir'] as string, ctx.env), ctx.out, ctx.env);
-  const backend = await startBackend(NAME, f['backend'] as string, f['threads'] as number | null);
-
-  logger.log('creating model and diffusion...');
-  const { unet } = await loadModelForFlags(NAME, 'model_path', modelPath, f, { loss: false });
+  const { seed, imageSize, diffusion, logger, backend, unet } = await startModelRun(NAME, f, ctx, modelPath);
   try {
     logger.log(`${backend}; ${diffusion.numTimesteps} steps; seed ${seed}`);
     logger.log('creating data loader...');

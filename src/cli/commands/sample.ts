@@ -5,18 +5,15 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { seededUniform } from '../../random';
 import { sample, type DiffusionModel, type Sampler, type SampleOptions } from '../../index';
-import { checkBackendFlags, startBackend } from '../backend';
-import { atLeast, required, runSeed, type Command, type CommandContext } from '../command';
+import { atLeast, required, type Command, type CommandContext } from '../command';
 import { MODEL_FLAGS, RUN_FLAGS, SAMPLE_FLAGS } from '../flags/definitions';
 import type { FlagValues } from '../flags/spec';
-import { Logger, resolveLogDir } from '../log/logger';
 import { Progress } from '../log/progress';
-import { diffusionFromFlags, unetConfigFromFlags } from '../model/build';
-import { loadModelForFlags } from '../model/load';
 import { schedulerFromFlags } from '../model/scheduler';
 import { writeNpz } from '../output/npz';
 import { encodeGridPng } from '../output/png-grid';
 import { CliUsageError } from '../usage-error';
+import { startModelRun } from './model-run';
 
 const NAME = 'difflib sample';
 
@@ -37,15 +34,7 @@ async function run(f: FlagValues, _given: ReadonlySet<string>, ctx: CommandConte
   const batchSize = atLeast(f, 'batch_size', 1);
   const schedulerName = f['scheduler'] as string;
   if (schedulerName !== '' && f['use_ddim']) throw new CliUsageError('argument --use_ddim: --scheduler samples with a diffusers scheduler; give one or the other');
-  checkBackendFlags(f['backend'] as string, f['threads'] as number | null);
-  const seed = runSeed(f);
-  const { imageSize } = unetConfigFromFlags(f);
-  const diffusion = diffusionFromFlags(f);
-  const logger = new Logger(resolveLogDir(f['log_dir'] as string, ctx.env), ctx.out, ctx.env);
-  const backend = await startBackend(NAME, f['backend'] as string, f['threads'] as number | null);
-
-  logger.log('creating model and diffusion...');
-  const { unet } = await loadModelForFlags(NAME, 'model_path', modelPath, f, { loss: false });
+  const { seed, imageSize, diffusion, logger, backend, unet } = await startModelRun(NAME, f, ctx, modelPath);
   let sampler: Sampler = diffusion;
   let model: DiffusionModel = unet.forward;
   let options: SampleOptions = { method: f['use_ddim'] ? 'ddim' : 'ancestral', clipDenoised: f['clip_denoised'] as boolean };

@@ -10,27 +10,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { createUNet, loadTorchStateDict, type UNetConfig } from '../../src/index';
-import { channelsLast, values, type RefValue } from '../reference/load';
+import { createUNet, loadTorchStateDict } from '../../src/index';
+import { channelsLast, values } from '../reference/load';
+import { SCALED_TOLERANCE, configOf, scaledError } from '../nn/unet-parity-suite';
 import type { TorchUNetCase } from './torch-fixtures';
-
-const SCALED_TOLERANCE = 1e-4;
-
-/** UNetModel's kwargs camelCased; improved-diffusion's has no image_size, so it comes from x. */
-function configOf(kwargs: Record<string, RefValue>, imageSize: number): UNetConfig {
-  const camel = Object.entries(kwargs).map(([k, v]) => [k.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase()), v]);
-  return { imageSize, ...Object.fromEntries(camel) } as UNetConfig;
-}
-
-function scaledError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i]! - expected[i]!));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
-  }
-  return maxDiff / maxRef;
-}
 
 /** One test per weights file: its parameter count, and the output against PyTorch's. */
 export function defineTorchUNetSuite(c: TorchUNetCase, weights: Record<string, Uint8Array>): void {

@@ -20,17 +20,18 @@ export interface UNetCase {
   weights: Uint8Array;
 }
 
-const SCALED_TOLERANCE = 1e-4;
+export const SCALED_TOLERANCE = 1e-4;
 
 /** UNetModel's kwargs camelCased; improved-diffusion's has no image_size, so it comes from x. */
-function configOf(kwargs: Record<string, RefValue>, imageSize: number): UNetConfig {
+export function configOf(kwargs: Record<string, RefValue>, imageSize: number): UNetConfig {
   const camel = Object.fromEntries(
     Object.entries(kwargs).map(([k, v]) => [k.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase()), v]),
   );
   return { imageSize, ...camel } as unknown as UNetConfig;
 }
 
-function scaledError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+/** max|a − e| / max|e|. */
+export function scaledError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   let maxDiff = 0;
   let maxRef = 0;
   for (let i = 0; i < expected.length; i++) {

@@ -5,6 +5,7 @@ import { conv2dBackpropInput } from './conv2d-backprop-input';
 import { depthwiseConv2dBackpropFilter, depthwiseConv2dBackpropInput } from './depthwise-conv2d-backprop';
 import { addMissingKernel, replaceKernel, restoreKernel } from './kernel-replacement';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
+import { sharedIdentity } from './wasm-shared-identity';
 import { gemmConv2d, gemmConv2dBackpropFilter, gemmConv2dBackpropInput } from './wasm-gemm/conv-kernels';
 import { gemmBatchMatMul } from './wasm-gemm/matmul-kernels';
 import { selectWasmGemmFlavour, supportedWasmGemmFlavours, type WasmGemmFlavour } from './wasm-gemm/module';
@@ -47,6 +48,7 @@ const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelConfig
   [tf.Conv2D, (original) => gemmConv2d(original.kernelFunc)],
   [tf.FusedConv2D, (original) => gemmConv2d(original.kernelFunc)],
   [tf._FusedMatMul, (original) => gemmBatchMatMul(original.kernelFunc)],
+  [tf.Identity, (original) => sharedIdentity(original.kernelFunc)],
 ];
 
 /** Options of {@link registerWasmTrainingKernels}. */
@@ -108,6 +110,8 @@ function checkOptions(options: unknown): WasmTrainingKernelsOptions {
  *   (matMul's gradients, attention) as XNNPACK GEMMs or one depthwise conv instead of
  *   wasm's direct loop (3.6-11x faster); untransposed batch-1 products, which wasm
  *   already runs on XNNPACK, and small ones still go to wasm's kernel. REPLACES it.
+ * - `Identity` — `tf.clone` and every tensor a gradient saves, as a second reference
+ *   to x's data instead of wasm's copy. REPLACES it.
  *
  * On top of those, difflib's own WebAssembly kernels (C in native/wasm-kernels: a
  * packed-panel SGEMM that reads conv inputs as im2col matrices in place, on wasm's own

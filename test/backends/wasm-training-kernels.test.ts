@@ -126,6 +126,7 @@ describe('registerWasmTrainingKernels', () => {
   it('unregisterWasmTrainingKernels restores wasm as it was, and registering again works', () => {
     const ours = tf.getKernel('Conv2DBackpropInput', 'wasm');
     const ourMatMul = tf.getKernel('BatchMatMul', 'wasm');
+    const ourIdentity = tf.getKernel('Identity', 'wasm');
     unregisterWasmTrainingKernels();
     unregisterWasmTrainingKernels();
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
@@ -135,10 +136,61 @@ describe('registerWasmTrainingKernels', () => {
     expect(original.kernelFunc).not.toBe(ours.kernelFunc);
     const originalMatMul = tf.getKernel('BatchMatMul', 'wasm');
     expect(originalMatMul.kernelFunc).not.toBe(ourMatMul.kernelFunc);
+    expect(tf.getKernel('Identity', 'wasm').kernelFunc).not.toBe(ourIdentity.kernelFunc);
     registerWasmTrainingKernels();
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm').kernelFunc).not.toBe(original.kernelFunc);
     expect(tf.getKernel('BatchMatMul', 'wasm').kernelFunc).not.toBe(originalMatMul.kernelFunc);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+  });
+});
+
+describe('Identity on wasm shares its input\'s data', () => {
+  it('tf.clone reads the same values from the same heap bytes; either can be disposed first; nothing leaks', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { getMemoryOffset(dataId: object): number };
+    for (const disposeFirst of ['original', 'clone'] as const) {
+      const before = tf.memory();
+      const x = randomTensor([3, 5, 7], 1);
+      const expected = Float32Array.from(x.dataSync());
+      const buffers = tf.memory().numDataBuffers;
+      const y = tf.clone(x);
+      expect(y.dataId).toBe(x.dataId);
+      expect(tf.memory().numDataBuffers).toBe(buffers); // no second buffer (numBytes counts per tensor)
+      expect(backend.getMemoryOffset(y.dataId)).toBe(backend.getMemoryOffset(x.dataId));
+      const [gone, kept] = disposeFirst === 'original' ? [x, y] : [y, x];
+      gone.dispose();
+      expect(Array.from(kept.dataSync())).toEqual(Array.from(expected));
+      const sum = tf.add(kept, 1);
+      expect(sum.dataSync()[0]).toBeCloseTo(expected[0]! + 1, 6);
+      sum.dispose();
+      kept.dispose();
+      expect(tf.memory().numTensors).toBe(before.numTensors);
+      expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers);
+    }
+  });
+
+  it('a gradient that saves its inputs (tf.customGrad) still gets the right values after they are disposed', async () => {
+    await tf.setBackend('wasm');
+    const x = randomTensor([4, 6], 2);
+    const cube = tf.customGrad((a: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([a]);
+      return { value: tf.pow(a, 3), gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => tf.mul(dy, tf.mul(3, tf.square(saved!))) };
+    });
+    const before = tf.memory().numTensors;
+    const dx = tf.grad((a: tf.Tensor) => tf.sum(cube(a) as tf.Tensor))(x);
+    const want = Array.from(x.dataSync(), (v) => 3 * v * v);
+    x.dispose();
+    expect(relativeError(dx.dataSync() as Float32Array, Float32Array.from(want))).toBeLessThanOrEqual(1e-6);
+    dx.dispose();
+    expect(tf.memory().numTensors).toBe(before - 1);
+  });
+
+  it('strings go to wasm\'s own kernel', async () => {
+    await tf.setBackend('wasm');
+    const s = tf.tensor(['a', 'bc']);
+    const c = tf.clone(s);
+    expect(c.dataSync()).toEqual(['a', 'bc']);
+    tf.dispose([s, c]);
   });
 });
 

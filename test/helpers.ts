@@ -111,7 +111,7 @@ export function expectIdempotentRegistration(register: () => void, backend: stri
   names.forEach((n, i) => expect(tf.getKernel(n, backend), n).toBe(before[i]));
 }
 
-/** A small U-Net with every custom layer: attention at 4×4, nearest upsampling, scale-shift norm. */
+/** A small U-Net with attention at 4×4, nearest upsampling and scale-shift norm (in GroupNormalization). */
 export const EVERY_LAYER_UNET: UNetConfig = {
   imageSize: 8,
   inChannels: 3,

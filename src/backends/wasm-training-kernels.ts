@@ -7,6 +7,7 @@ import { addMissingKernel, replaceKernel, restoreKernel } from './kernel-replace
 import { unsortedSegmentSum } from './unsorted-segment-sum';
 import { sharedIdentity } from './wasm-shared-identity';
 import { gemmConv2d, gemmConv2dBackpropFilter, gemmConv2dBackpropInput } from './wasm-gemm/conv-kernels';
+import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, groupNormGradKernel, groupNormKernel } from './wasm-gemm/group-norm-kernels';
 import { gemmBatchMatMul } from './wasm-gemm/matmul-kernels';
 import { selectWasmGemmFlavour, supportedWasmGemmFlavours, type WasmGemmFlavour } from './wasm-gemm/module';
 import { DifflibError, describeValue } from '../errors';
@@ -25,6 +26,16 @@ const MISSING_KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
   [tf.DepthwiseConv2dNativeBackpropFilter, depthwiseConv2dBackpropFilter],
   [tf.DepthwiseConv2dNativeBackpropInput, depthwiseConv2dBackpropInput],
   [tf.UnsortedSegmentSum, unsortedSegmentSum],
+];
+
+/**
+ * difflib's own kernels, not tfjs's: GroupNorm fused with scale-shift and SiLU and its
+ * gradient (native/wasm-kernels/group_norm.c), which `groupNorm` runs on wasm when they
+ * are registered and difflib's wasm kernels are on.
+ */
+const FUSED_KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
+  [GROUP_NORM_KERNEL, groupNormKernel],
+  [GROUP_NORM_GRAD_KERNEL, groupNormGradKernel],
 ];
 
 /**
@@ -118,7 +129,9 @@ function checkOptions(options: unknown): WasmTrainingKernelsOptions {
  * heap) run `Conv2D`, `FusedConv2D` (bias, linear), `Conv2DBackpropFilter`,
  * `Conv2DBackpropInput`, `BatchMatMul` and `_FusedMatMul` (bias, linear) — REPLACING
  * wasm's kernels (and the composed ones above, which remain their fallback for NCHW,
- * other activations and dtypes). A `small` U-Net train step runs ~2× faster than on
+ * other activations and dtypes); and they add `DifflibGroupNorm` and its gradient, which
+ * `groupNorm` uses for GroupNorm + scale-shift + SiLU as one kernel each way. A `small`
+ * U-Net train step runs ~2× faster than on
  * XNNPACK (docs/benchmarks.md). `options.gemm` picks the build: relaxed SIMD (fused
  * multiply-add; Chromium, or Node 20 after `enableWasmRelaxedSimd()` from
  * `difflib/node`), SIMD128, or `'off'`. With tfjs-backend-wasm's threaded build they
@@ -157,7 +170,7 @@ function checkOptions(options: unknown): WasmTrainingKernelsOptions {
 export function registerWasmTrainingKernels(options?: WasmTrainingKernelsOptions): void {
   const { gemm } = checkOptions(options);
   selectWasmGemmFlavour(gemm);
-  for (const [kernelName, kernelFunc] of MISSING_KERNELS) addMissingKernel(BACKEND, kernelName, kernelFunc);
+  for (const [kernelName, kernelFunc] of [...MISSING_KERNELS, ...FUSED_KERNELS]) addMissingKernel(BACKEND, kernelName, kernelFunc);
   for (const [kernelName, makeKernelFunc] of FASTER_KERNELS) replaceKernel(BACKEND, kernelName, makeKernelFunc);
 }
 
@@ -174,5 +187,5 @@ export function registerWasmTrainingKernels(options?: WasmTrainingKernelsOptions
  * ```
  */
 export function unregisterWasmTrainingKernels(): void {
-  for (const [kernelName] of [...MISSING_KERNELS, ...FASTER_KERNELS]) restoreKernel(BACKEND, kernelName);
+  for (const [kernelName] of [...MISSING_KERNELS, ...FUSED_KERNELS, ...FASTER_KERNELS]) restoreKernel(BACKEND, kernelName);
 }

@@ -1,19 +1,37 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { groupNormKernelsAvailable } from '../backends/wasm-gemm/group-norm-kernels';
 import { DifflibError, describeValue } from '../errors';
 import { checkTensor, shapeString } from '../validate';
+import { fusedGroupNorm } from './group-norm-fused';
 
 const FN = 'groupNorm';
+
+/** What may follow the normalisation in {@link groupNorm}, in the same pass. */
+export interface GroupNormOptions {
+  /**
+   * ADM's scale-shift conditioning (`use_scale_shift_norm`): emb [B, 2C] = [s | t], and the
+   * normalised value becomes a·(1 + s) + t, broadcast over the middle dimensions.
+   */
+  scaleShift?: tf.Tensor;
+  /** `'silu'`: y = u·sigmoid(u) of that value (ADM's `normalization` → `SiLU`). Default `'linear'`. */
+  activation?: 'linear' | 'silu';
+}
 
 /**
  * Group normalisation (Wu & He 2018) of channels-last x [B, …, C] with per-channel
  * affine γ, β [C]: the C channels are split into G groups and each (example, group) is
  * normalised over its R·C/G values (R = the product of the middle dimensions):
  *
- *   y = (x − μ_{b,g}) / √(σ²_{b,g} + ε) · γ_c + β_c,
+ *   a = (x − μ_{b,g}) / √(σ²_{b,g} + ε) · γ_c + β_c,
  *
- * with the biased (two-pass) variance, as `torch.nn.GroupNorm`. Returns y with x's shape.
+ * with the biased (two-pass) variance, as `torch.nn.GroupNorm`; then optionally ADM's
+ * scale-shift u = a·(1 + s_{b,c}) + t_{b,c} and SiLU y = u·sigmoid(u). Returns y with x's shape.
  *
- * Built for speed on every backend, with its own gradient:
+ * On wasm with difflib's kernels (`registerWasmTrainingKernels`, which `createUNet`
+ * calls) the whole chain and its gradient are one fused kernel each way
+ * (native/wasm-kernels/group_norm.c: three passes over x forward, two backward, split
+ * over the batch between threads). Elsewhere it is composed of tfjs ops, with its own
+ * gradient for the normalisation:
  * - the means over R are average pools (see `meanOverRows`), so nothing is
  *   transposed (a `tf.moments` over axes [1, 3] of [B, R, G, C/G] transposes x twice,
  *   and the wasm backend's reductions and broadcasts over inner axes are slow);
@@ -30,16 +48,21 @@ const FN = 'groupNorm';
  * @param beta - β [C].
  * @param groups - G, which must divide C.
  * @param epsilon - ε added to the variance (PyTorch's default 1e-5).
- * @throws DifflibError when x, γ or β is not a float32 tensor, x has rank < 2, G does not
- *   divide C, γ or β is not [C], or ε is not a finite number ≥ 0.
+ * @param options - scale-shift conditioning and SiLU to apply after it ({@link GroupNormOptions}).
+ * @throws DifflibError when x, γ, β or the scale-shift is not a float32 tensor, x has rank
+ *   < 2, G does not divide C, γ or β is not [C], the scale-shift is not [B, 2C], the
+ *   activation is unknown, or ε is not a finite number ≥ 0.
  *
  * @example
  * ```ts
  * const x = tf.randomNormal<tf.Rank.R4>([2, 16, 16, 64]);
  * const y = groupNorm(x, tf.ones([64]), tf.zeros([64]), 32); // [2, 16, 16, 64]
+ * // A ResBlock's out_layers with use_scale_shift_norm: norm, a·(1 + s) + t, SiLU.
+ * const emb = tf.randomNormal<tf.Rank.R2>([2, 128]); // [B, 2C]: s, then t
+ * const h = groupNorm(x, tf.ones([64]), tf.zeros([64]), 32, 1e-5, { scaleShift: emb, activation: 'silu' });
  * ```
  */
-export function groupNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, groups: number, epsilon = 1e-5): T {
+export function groupNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, groups: number, epsilon = 1e-5, options: GroupNormOptions = {}): T {
   checkTensor(FN, 'x', x, { minRank: 2 });
   checkTensor(FN, 'gamma', gamma);
   checkTensor(FN, 'beta', beta);
@@ -55,6 +78,43 @@ export function groupNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.
   if (typeof epsilon !== 'number' || !(epsilon >= 0) || !Number.isFinite(epsilon)) {
     throw new DifflibError('INVALID_ARGUMENT', FN, 'epsilon', `must be a finite number ≥ 0, got ${describeValue(epsilon)}`);
   }
+  const { scaleShift, activation } = checkOptions(options, x.shape[0]!, channels);
+  if (groupNormKernelsAvailable()) return fusedGroupNorm(x, gamma, beta, scaleShift, { groups, epsilon, silu: activation === 'silu' });
+  return tf.tidy(() => {
+    let y: tf.Tensor = normalize(x, gamma, beta, groups, epsilon);
+    if (scaleShift !== undefined) {
+      const [s, t] = tf.split(tf.reshape(scaleShift, [x.shape[0]!, ...x.shape.slice(1, -1).map(() => 1), 2 * channels]), 2, -1) as [tf.Tensor, tf.Tensor];
+      y = tf.add(tf.mul(y, tf.add(s, 1)), t);
+    }
+    return (activation === 'silu' ? tf.mul(y, tf.sigmoid(y)) : y) as T;
+  });
+}
+
+function checkOptions(options: unknown, batch: number, channels: number): { scaleShift?: tf.Tensor; activation: 'linear' | 'silu' } {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new DifflibError('INVALID_ARGUMENT', FN, 'options', `must be an object { scaleShift?, activation? }, got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'scaleShift' && key !== 'activation') {
+      throw new DifflibError('UNKNOWN_OPTION', FN, `options.${key}`, 'is not an option (expected: scaleShift, activation)');
+    }
+  }
+  const { scaleShift, activation = 'linear' } = options as GroupNormOptions;
+  if (activation !== 'linear' && activation !== 'silu') {
+    throw new DifflibError('UNKNOWN_OPTION', FN, 'options.activation', `must be 'linear' or 'silu', got ${describeValue(activation)}`);
+  }
+  if (scaleShift !== undefined) {
+    checkTensor(FN, 'options.scaleShift', scaleShift);
+    if (scaleShift.rank !== 2 || scaleShift.shape[0] !== batch || scaleShift.shape[1] !== 2 * channels) {
+      throw new DifflibError('SHAPE_MISMATCH', FN, 'options.scaleShift', `must be [${batch}, ${2 * channels}] ([B, 2C]: scale, then shift), got shape ${shapeString(scaleShift.shape)}`);
+    }
+  }
+  return { scaleShift, activation };
+}
+
+/** The normalisation alone, composed of tfjs ops, with its closed-form gradient (see {@link groupNorm}). */
+function normalize<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, groups: number, epsilon: number): T {
+  const channels = x.shape[x.rank - 1]!;
   const [batch] = x.shape as number[];
   const rows = x.size / (batch! * channels);
   const perGroup = channels / groups;
@@ -71,7 +131,7 @@ export function groupNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.
   };
 
   // customGrad passes the inputs, then the save function, as one variadic list.
-  const normalize = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const normalizeOp = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xIn, gammaIn, betaIn, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const x3 = tf.reshape(xIn, [batch!, rows, channels]);
     const centered = tf.sub(x3, groupMeans(channelMeans(x3))); // x − μ, [B, R, C]
@@ -96,7 +156,7 @@ export function groupNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.
     };
     return { value, gradFunc };
   });
-  return normalize(x, gamma, beta) as T;
+  return normalizeOp(x, gamma, beta) as T;
 }
 
 /**

@@ -1,4 +1,4 @@
-export { groupNorm } from './group-norm';
+export { groupNorm, type GroupNormOptions } from './group-norm';
 export { GroupNormalization, type GroupNormalizationArgs } from './layers/group-normalization';
 export { NearestUpsampling2D } from './layers/nearest-upsampling';
 export { QKVAttention, type QKVAttentionArgs, type QkvOrder } from './layers/qkv-attention';

@@ -10,6 +10,7 @@ import { registerWasmTrainingKernels } from '../../src/backends/wasm-training-ke
 import { kernelsFor } from '../../src/backends/wasm-gemm/module';
 import { split } from '../../src/backends/wasm-gemm/thread-pool';
 import { registerThreadedWasmBackend } from '../../src/node';
+import { groupNorm } from '../../src/nn/group-norm';
 import { useBackend } from '../backends';
 import { expectDifflibError, expectNoLeak, relativeError, values } from '../helpers';
 
@@ -125,6 +126,49 @@ describe('registerThreadedWasmBackend', () => {
     expect(relativeError(got, want)).toBeLessThanOrEqual(RTOL);
     // The kernels' workers are unref'd like XNNPACK's: they never hold Node open.
     expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length).toBe(ports);
+  });
+
+  it('the fused GroupNorm + scale-shift + SiLU and its gradient split the batch with a worker, and equal cpu', async () => {
+    await tf.setBackend('wasm');
+    const kernels = kernelsFor(tf.backend())!;
+    await vi.waitFor(() => expect(kernels.readyThreads()).toBe(THREADS), { timeout: 10_000 });
+    const original = kernels.exports;
+    const local: Record<string, number[][]> = { group_norm: [], group_norm_backward: [] };
+    (kernels as { exports: unknown }).exports = {
+      ...original,
+      group_norm: (...args: number[]) => {
+        local.group_norm!.push(args.slice(-2));
+        return original.group_norm(...(args as Parameters<typeof original.group_norm>));
+      },
+      group_norm_backward: (...args: number[]) => {
+        local.group_norm_backward!.push(args.slice(-2));
+        return original.group_norm_backward(...(args as Parameters<typeof original.group_norm_backward>));
+      },
+    };
+    // [8, 16, 16, 128]: 262k values, enough for two shares.
+    const body = () =>
+      tf.tidy(() => {
+        const x = tf.add(tf.mul(tf.tensor4d(values(8 * 16 * 16 * 128, 8), [8, 16, 16, 128]), 2), 0.5);
+        const gamma = tf.tensor1d(values(128, 9));
+        const beta = tf.tensor1d(values(128, 10));
+        const emb = tf.tensor2d(values(8 * 256, 11), [8, 256]);
+        const r = tf.tensor4d(values(8 * 16 * 16 * 128, 12), [8, 16, 16, 128]);
+        const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, e: tf.Tensor) => groupNorm(a, g, b, 32, 1e-5, { scaleShift: e, activation: 'silu' });
+        const grads = tf.grads((a, g, b, e) => tf.sum(tf.mul(r, f(a!, g!, b!, e!))))([x, gamma, beta, emb]);
+        return [f(x, gamma, beta, emb), ...grads].map((t) => Float32Array.from(t.dataSync()));
+      });
+    let got: Float32Array[];
+    try {
+      got = body();
+    } finally {
+      (kernels as { exports: unknown }).exports = original;
+    }
+    // This thread took images [0, 4) of every call, the worker the rest.
+    expect(local).toEqual({ group_norm: [[0, 4], [0, 4]], group_norm_backward: [[0, 4]] });
+    await tf.setBackend('cpu');
+    const want = body();
+    await tf.setBackend('wasm');
+    got.forEach((g, i) => expect(relativeError(g, want[i]!), `output ${i}`).toBeLessThanOrEqual(RTOL));
   });
 
   it('a worker thread that traps makes the kernel throw (after every share has finished) instead of hanging', async () => {

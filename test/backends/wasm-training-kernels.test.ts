@@ -172,7 +172,8 @@ describe('Identity on wasm shares its input\'s data', () => {
   it('a gradient that saves its inputs (tf.customGrad) still gets the right values after they are disposed', async () => {
     await tf.setBackend('wasm');
     const x = randomTensor([4, 6], 2);
-    const cube = tf.customGrad((a: tf.Tensor, save: tf.GradSaveFunc) => {
+    const cube = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [a, save] = args as [tf.Tensor, tf.GradSaveFunc];
       save([a]);
       return { value: tf.pow(a, 3), gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => tf.mul(dy, tf.mul(3, tf.square(saved!))) };
     });

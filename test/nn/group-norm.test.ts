@@ -34,6 +34,19 @@ function groupNormFloat64(x: Float32Array, shape: number[], gamma: Float32Array,
   return y;
 }
 
+/** u = a·(1 + s) + t (emb = [s | t] [B, 2C]), then y = u·sigmoid(u), in float64 on groupNormFloat64's a. */
+function scaleShiftSiluFloat64(a: Float64Array, shape: number[], emb: Float32Array): Float64Array {
+  const b = shape[0]!;
+  const c = shape[shape.length - 1]!;
+  const r = a.length / (b * c);
+  return a.map((v, i) => {
+    const n = Math.floor(i / (r * c));
+    const k = i % c;
+    const u = v * (1 + emb[n * 2 * c + k]!) + emb[n * 2 * c + c + k]!;
+    return u / (1 + Math.exp(-u));
+  });
+}
+
 /** The textbook composition (tf.moments), whose gradient tfjs derives by autodiff. */
 function groupNormByMoments(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number): tf.Tensor {
   const [b, ...rest] = x.shape;
@@ -106,6 +119,39 @@ describe.each(NODE_BACKENDS)('groupNorm on %s', (backend) => {
     tf.dispose([x, gamma, beta, dy, ...ours, ...autodiff]);
   });
 
+  it.each(CASES)('with scale-shift and SiLU matches float64 on $shape', (c) => {
+    const { xValues, gammaValues, betaValues, x, gamma, beta, dy } = inputs(c, 31);
+    const channels = c.shape[c.shape.length - 1]!;
+    const embValues = values(c.shape[0]! * 2 * channels, 32).map((v) => 2 * v);
+    const emb = tf.tensor2d(embValues, [c.shape[0]!, 2 * channels]);
+    const y = groupNorm(x, gamma, beta, c.groups, 1e-5, { scaleShift: emb, activation: 'silu' });
+    const a = groupNormFloat64(xValues, c.shape, gammaValues, betaValues, c.groups, 1e-5);
+    const want = Float32Array.from(scaleShiftSiluFloat64(a, c.shape, embValues));
+    expect(relativeError(y.dataSync() as Float32Array, want)).toBeLessThanOrEqual(RTOL);
+    tf.dispose([x, gamma, beta, dy, emb, y]);
+  });
+
+  it.each(CASES)('with scale-shift and SiLU, its gradients (emb\'s too) equal autodiff of the textbook composition on $shape', (c) => {
+    const { x, gamma, beta, dy } = inputs(c, 37);
+    const channels = c.shape[c.shape.length - 1]!;
+    const emb = tf.tensor2d(values(c.shape[0]! * 2 * channels, 38), [c.shape[0]!, 2 * channels]);
+    const textbook = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, e: tf.Tensor) => {
+      const normalized = groupNormByMoments(a, g, b, c.groups, 1e-5);
+      const [s, t] = tf.split(tf.reshape(e, [c.shape[0]!, ...c.shape.slice(1, -1).map(() => 1), 2 * channels]), 2, -1) as [tf.Tensor, tf.Tensor];
+      const u = tf.add(tf.mul(normalized, tf.add(s, 1)), t);
+      return tf.mul(u, tf.sigmoid(u));
+    };
+    const ours = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, e: tf.Tensor) => groupNorm(a, g, b, c.groups, 1e-5, { scaleShift: e, activation: 'silu' });
+    const gradsOf = (f: typeof ours) => tf.grads((a, g, b, e) => tf.sum(tf.mul(dy, f(a!, g!, b!, e!))))([x, gamma, beta, emb]);
+    const got = gradsOf(ours);
+    const want = gradsOf(textbook);
+    ['dx', 'dγ', 'dβ', 'demb'].forEach((name, i) => {
+      expect(got[i]!.shape, name).toEqual(want[i]!.shape);
+      expect(relativeError(got[i]!.dataSync() as Float32Array, want[i]!.dataSync() as Float32Array), name).toBeLessThanOrEqual(RTOL);
+    });
+    tf.dispose([x, gamma, beta, dy, emb, ...got, ...want]);
+  });
+
   it('∂x sums to zero over every (example, group): the output ignores a shift of a group', () => {
     const c = CASES[1]!;
     const { x, gamma, beta, dy } = inputs(c, 5);
@@ -123,7 +169,11 @@ describe.each(NODE_BACKENDS)('groupNorm on %s', (backend) => {
     const { x, gamma, beta, dy } = inputs(c, 7);
     expectNoLeak(() => groupNorm(x, gamma, beta, c.groups));
     expectNoLeak(() => tf.grads((a, g, b) => tf.sum(tf.mul(dy, groupNorm(a!, g!, b!, c.groups))))([x, gamma, beta]));
-    tf.dispose([x, gamma, beta, dy]);
+    const emb = tf.zeros([c.shape[0]!, 2 * c.shape[3]!]);
+    const fused = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, e: tf.Tensor) => groupNorm(a, g, b, c.groups, 1e-5, { scaleShift: e, activation: 'silu' });
+    expectNoLeak(() => fused(x, gamma, beta, emb));
+    expectNoLeak(() => tf.grads((a, g, b, e) => tf.sum(tf.mul(dy, fused(a!, g!, b!, e!))))([x, gamma, beta, emb]));
+    tf.dispose([x, gamma, beta, dy, emb]);
   });
 
   it('is what GroupNormalization applies', () => {
@@ -158,6 +208,21 @@ describe('groupNorm refuses bad input before making a tensor', () => {
     expectDifflibError(() => groupNorm(x, gamma4, beta, 2), 'groupNorm', 'gamma', 'SHAPE_MISMATCH');
     expectDifflibError(() => groupNorm(x, gamma, beta2d, 2), 'groupNorm', 'beta', 'SHAPE_MISMATCH');
     expectDifflibError(() => groupNorm(x, gamma, beta, 2, -1e-5), 'groupNorm', 'epsilon', 'INVALID_ARGUMENT');
-    tf.dispose([x, gamma, beta, rank1, ints, gamma4, beta2d]);
+    const emb = tf.zeros([2, 16]);
+    const before = tf.memory().numTensors;
+    for (const bad of [tf.zeros([2, 8]), tf.zeros([1, 16]), tf.zeros([2, 16, 1])]) {
+      const err = expectDifflibError(() => groupNorm(x, gamma, beta, 2, 1e-5, { scaleShift: bad }), 'groupNorm', 'options.scaleShift', 'SHAPE_MISMATCH');
+      expect(err.message).toContain('must be [2, 16]');
+      bad.dispose();
+    }
+    expectDifflibError(() => groupNorm(x, gamma, beta, 2, 1e-5, { scaleShift: [[0]] as never }), 'groupNorm', 'options.scaleShift', 'INVALID_ARGUMENT');
+    expectDifflibError(() => groupNorm(x, gamma, beta, 2, 1e-5, { activation: 'swish' as never }), 'groupNorm', 'options.activation', 'UNKNOWN_OPTION');
+    expectDifflibError(() => groupNorm(x, gamma, beta, 2, 1e-5, { shift: emb } as never), 'groupNorm', 'options.shift', 'UNKNOWN_OPTION');
+    expectDifflibError(() => groupNorm(x, gamma, beta, 2, 1e-5, 'silu' as never), 'groupNorm', 'options', 'INVALID_ARGUMENT');
+    expect(tf.memory().numTensors).toBe(before);
+    const layer = new GroupNormalization({ groups: 2, scaleShift: true });
+    expectDifflibError(() => layer.apply(x), 'GroupNormalization', 'inputs', 'INVALID_ARGUMENT');
+    expect(layer.built).toBe(false);
+    tf.dispose([x, gamma, beta, rank1, ints, gamma4, beta2d, emb]);
   });
 });

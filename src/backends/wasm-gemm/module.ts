@@ -24,6 +24,12 @@ interface KernelExports {
   conv2d(x: number, w: number, bias: number, y: number, work: number, rowBegin: number, rowEnd: number): void;
   conv2d_backprop_filter(x: number, dy: number, dw: number, work: number, rowBegin: number, rowEnd: number): void;
   conv2d_backprop_input(dy: number, w: number, dx: number, work: number, imageBegin: number, imageEnd: number): void;
+  group_norm_work_bytes(c: number): number;
+  group_norm(x: number, gamma: number, beta: number, emb: number, y: number, stats: number, work: number, imageBegin: number, imageEnd: number): void;
+  group_norm_backward(
+    x: number, dy: number, gamma: number, beta: number, emb: number, stats: number,
+    dx: number, sums: number, work: number, imageBegin: number, imageEnd: number,
+  ): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernels use (it exports no such type). */
@@ -59,15 +65,15 @@ export interface BoundKernels {
 }
 
 /**
- * Runs `body`, which fills `out`; if it throws (a worker thread failed), frees `out`
- * first, so a failed kernel leaves no backend data behind.
+ * Runs `body`, which fills `out` (one output or several); if it throws (a worker thread
+ * failed), frees them first, so a failed kernel leaves no backend data behind.
  * @internal
  */
-export function fill(backend: WasmBackendLike, out: tf.TensorInfo, body: () => void): tf.TensorInfo {
+export function fill<T extends tf.TensorInfo | tf.TensorInfo[]>(backend: WasmBackendLike, out: T, body: () => void): T {
   try {
     body();
   } catch (e) {
-    backend.disposeData(out.dataId, true);
+    for (const info of Array.isArray(out) ? out : [out]) backend.disposeData(info.dataId, true);
     throw e;
   }
   return out;

@@ -9,6 +9,7 @@ import { sharedIdentity } from './wasm-shared-identity';
 import { gemmConv2d, gemmConv2dBackpropFilter, gemmConv2dBackpropInput } from './wasm-gemm/conv-kernels';
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, groupNormGradKernel, groupNormKernel } from './wasm-gemm/group-norm-kernels';
 import { gemmBatchMatMul } from './wasm-gemm/matmul-kernels';
+import { leadingAxesSum } from './wasm-gemm/sum-kernel';
 import { selectWasmGemmFlavour, supportedWasmGemmFlavours, type WasmGemmFlavour } from './wasm-gemm/module';
 import { DifflibError, describeValue } from '../errors';
 
@@ -60,6 +61,7 @@ const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelConfig
   [tf.FusedConv2D, (original) => gemmConv2d(original.kernelFunc)],
   [tf._FusedMatMul, (original) => gemmBatchMatMul(original.kernelFunc)],
   [tf.Identity, (original) => sharedIdentity(original.kernelFunc)],
+  [tf.Sum, (original) => leadingAxesSum(original.kernelFunc)],
 ];
 
 /** Options of {@link registerWasmTrainingKernels}. */
@@ -129,7 +131,8 @@ function checkOptions(options: unknown): WasmTrainingKernelsOptions {
  * heap) run `Conv2D`, `FusedConv2D` (bias, linear), `Conv2DBackpropFilter`,
  * `Conv2DBackpropInput`, `BatchMatMul` and `_FusedMatMul` (bias, linear) — REPLACING
  * wasm's kernels (and the composed ones above, which remain their fallback for NCHW,
- * other activations and dtypes); and they add `DifflibGroupNorm` and its gradient, which
+ * other activations and dtypes), and `Sum` over leading axes (bias gradients) without
+ * wasm's transpose; and they add `DifflibGroupNorm` and its gradient, which
  * `groupNorm` uses for GroupNorm + scale-shift + SiLU as one kernel each way. A `small`
  * U-Net train step runs ~2× faster than on
  * XNNPACK (docs/benchmarks.md). `options.gemm` picks the build: relaxed SIMD (fused

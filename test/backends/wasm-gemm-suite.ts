@@ -258,4 +258,28 @@ export function describeGemmKernels(flavour: 'relaxed-simd' | 'simd128'): void {
       }
     }
   });
+
+  describe(`${flavour}: Sum over leading axes matches cpu; other sums stay on wasm's kernel`, () => {
+    const cases: Array<{ shape: number[]; axis: number | number[]; keepDims?: boolean; ours: boolean }> = [
+      { shape: [2048, 384], axis: 0, ours: true }, // a dense layer's bias gradient
+      { shape: [8, 6, 5, 13], axis: [0, 1, 2], ours: true }, // a conv's, with channels not a multiple of 4
+      { shape: [3, 5, 7], axis: [1, 0], keepDims: true, ours: true },
+      { shape: [4, 9, 2], axis: [-3, -2], ours: true },
+      { shape: [1, 1, 3], axis: [0, 1], ours: true },
+      { shape: [5, 7, 3], axis: [1], ours: false },
+      { shape: [5, 7, 3], axis: [0, 2], ours: false },
+      { shape: [5, 7], axis: [0, 1], ours: false },
+    ];
+    for (const c of cases) {
+      it(`${JSON.stringify(c.shape)} over ${JSON.stringify(c.axis)}${c.keepDims ? ', keepDims' : ''}`, async () => {
+        const calls = await expectMatchesCpu(flavour, 'sum', () =>
+          tf.tidy(() => {
+            const x = tf.add(randomTensor(c.shape, 19), 0.25);
+            return [tf.sum(x, c.axis, c.keepDims), tf.sum(tf.cast(tf.mul(x, 100), 'int32'), c.axis, c.keepDims)];
+          }),
+        );
+        expect(calls).toEqual(c.ours ? { sum_rows: 1 } : {});
+      });
+    }
+  });
 }

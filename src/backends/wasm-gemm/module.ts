@@ -30,6 +30,7 @@ interface KernelExports {
     x: number, dy: number, gamma: number, beta: number, emb: number, stats: number,
     dx: number, sums: number, work: number, imageBegin: number, imageEnd: number,
   ): void;
+  sum_rows(x: number, rows: number, cols: number, out: number): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernels use (it exports no such type). */

@@ -98,32 +98,38 @@ describe('registerThreadedWasmBackend', () => {
     expect(kernels).not.toBeNull();
     expect(kernels.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
     await vi.waitFor(() => expect(kernels.readyThreads()).toBe(THREADS), { timeout: 10_000 });
-    // Record the row range the calling thread computes itself.
+    // Record the row (or tile) range the calling thread computes itself.
     const original = kernels.exports;
-    const local: number[][] = [];
-    (kernels as { exports: unknown }).exports = {
-      ...original,
-      conv2d: (...args: number[]) => {
-        local.push(args.slice(-2));
-        return original.conv2d(...(args as Parameters<typeof original.conv2d>));
-      },
+    const local: Record<string, number[][]> = { conv2d: [], winograd_conv2d: [] };
+    const recorded = (name: 'conv2d' | 'winograd_conv2d') => (...args: number[]) => {
+      local[name]!.push(args.slice(-2));
+      return (original[name] as (...a: number[]) => void)(...args);
     };
-    // 2·4·16·16·(3·3·64)·64 = 75 MFLOP: enough for two shares.
+    (kernels as { exports: unknown }).exports = { ...original, conv2d: recorded('conv2d'), winograd_conv2d: recorded('winograd_conv2d') };
+    // Dilated: the im2col GEMM, 2·4·12·12·(3·3·64)·128 = 85 MFLOP. Undilated: Winograd, 4·8·8
+    // tiles. Both enough for two shares.
     const x = tf.tensor4d(values(4 * 16 * 16 * 64, 6), [4, 16, 16, 64]);
-    const w = tf.tensor4d(values(3 * 3 * 64 * 64, 7), [3, 3, 64, 64]);
-    let got: Float32Array;
+    const w = tf.tensor4d(values(3 * 3 * 64 * 128, 7), [3, 3, 64, 128]);
+    const convs = () => [tf.conv2d(x, w, 1, 'valid', 'NHWC', 2), tf.conv2d(x, w, 1, 'same')];
+    let got: Float32Array[];
     try {
-      got = tf.tidy(() => Float32Array.from(tf.conv2d(x, w, 1, 'same').dataSync()));
+      got = tf.tidy(() => convs().map((t) => Float32Array.from(t.dataSync())));
     } finally {
       (kernels as { exports: unknown }).exports = original;
     }
     await tf.setBackend('cpu');
-    const want = tf.tidy(() => Float32Array.from(tf.conv2d(x, w, 1, 'same').dataSync()));
+    const want = tf.tidy(() => convs().map((t) => Float32Array.from(t.dataSync())));
     await tf.setBackend('wasm');
     tf.dispose([x, w]);
-    // 4·16·16 output pixels: this thread took the first half, the worker the rest.
-    expect(local).toEqual([[0, 512]]);
-    expect(relativeError(got, want)).toBeLessThanOrEqual(RTOL);
+    // 4·12·12 output pixels: this thread took the first half, the worker the rest.
+    expect(local.conv2d).toEqual([[0, 288]]);
+    // 256 tiles: this thread took the first share (whole tile blocks), the worker the rest.
+    expect(local.winograd_conv2d).toHaveLength(1);
+    const [begin, end] = local.winograd_conv2d![0]!;
+    expect(begin).toBe(0);
+    expect(end).toBeGreaterThan(64);
+    expect(end).toBeLessThan(192);
+    got.forEach((g, i) => expect(relativeError(g, want[i]!), `conv ${i}`).toBeLessThanOrEqual(RTOL));
     // The kernels' workers are unref'd like XNNPACK's: they never hold Node open.
     expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length).toBe(ports);
   });

@@ -33,7 +33,7 @@ export function countKernelCalls(body: () => void): Record<string, number> {
       typeof value !== 'function'
         ? value
         : (...args: number[]) => {
-            if (!name.endsWith('_bytes')) calls[name] = (calls[name] ?? 0) + 1;
+            if (!name.endsWith('_bytes') && !name.endsWith('_floats')) calls[name] = (calls[name] ?? 0) + 1;
             return (value as (...a: number[]) => unknown)(...args);
           },
     ]),
@@ -95,7 +95,42 @@ const CONV_CASES: ConvCase[] = [
   { name: '3x3 same, K and M span several cache blocks', x: [2, 14, 14, 40], filter: [3, 3, 40, 24], strides: 1, pad: 'same' },
   // N = 1 030 > NC (1 024).
   { name: '1x1, O spans two column blocks', x: [1, 3, 3, 5], filter: [1, 1, 5, 1030], strides: 1, pad: 'valid' },
+  // Winograd F(2×2, 3×3) (3×3, stride 1, ≥ 16 channels in): odd sizes cut the last 2×2 tiles,
+  // channels not a multiple of 4 (transform tails) or of 8 (panel padding), every padding kind,
+  // tile counts past one tile block, and C > KC.
+  { name: 'Winograd: 3x3 same, odd sizes, C=17 O=5, batch 1', x: [1, 7, 9, 17], filter: [3, 3, 17, 5], strides: 1, pad: 'same' },
+  { name: 'Winograd: 3x3 valid, C=16 O=19', x: [2, 8, 11, 16], filter: [3, 3, 16, 19], strides: 1, pad: 'valid' },
+  { name: 'Winograd: 3x3 explicit uneven padding, C=20 O=8', x: [2, 6, 7, 20], filter: [3, 3, 20, 8], strides: 1, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+  { name: 'Winograd: 3x3 numeric pad 2, C=32 O=32', x: [1, 5, 5, 32], filter: [3, 3, 32, 32], strides: 1, pad: 2 },
+  { name: 'Winograd: many tile blocks, C=64 O=64', x: [3, 20, 18, 64], filter: [3, 3, 64, 64], strides: 1, pad: 'same' },
+  { name: 'Winograd: C > KC, O=3', x: [1, 4, 6, 300], filter: [3, 3, 300, 3], strides: 1, pad: 'same' },
 ];
+
+/** Whether a conv (or, given dy's channels, its input gradient) runs on Winograd: 3×3, stride 1, dilation 1, ≥ 16 channels in. */
+function winograd(c: ConvCase, channelsIn: number): boolean {
+  const [kh, kw] = c.filter;
+  return kh === 3 && kw === 3 && (c.strides === 1 || (Array.isArray(c.strides) && c.strides.every((v) => v === 1))) && (c.dilations ?? 1) === 1 && channelsIn >= 16;
+}
+
+/** The exports the forward conv (twice: once under the tape) and both gradients call. */
+function expectedConvCalls(c: ConvCase): Record<string, number> {
+  const calls: Record<string, number> = {};
+  const add = (name: string, n = 1) => (calls[name] = (calls[name] ?? 0) + n);
+  if (winograd(c, c.filter[2])) {
+    add('winograd_filter', 2);
+    add('winograd_conv2d', 2);
+  } else {
+    add('conv2d', 2);
+  }
+  if (winograd(c, c.filter[3])) {
+    add('winograd_filter');
+    add('winograd_conv2d');
+  } else {
+    add('conv2d_backprop_input');
+  }
+  add('conv2d_backprop_filter');
+  return calls;
+}
 
 const DILATED: ConvCase[] = [
   { name: '3x3 dilation 2 same', x: [2, 9, 9, 3], filter: [3, 3, 3, 5], strides: 1, pad: 'same', dilations: 2 },
@@ -164,9 +199,21 @@ export function describeGemmKernels(flavour: 'relaxed-simd' | 'simd128'): void {
             return [y, dx!, dw!];
           }),
         );
-        expect(calls).toEqual(dilated ? { conv2d: 1 } : { conv2d: 2, conv2d_backprop_input: 1, conv2d_backprop_filter: 1 });
+        expect(calls).toEqual(dilated ? { conv2d: 1 } : expectedConvCalls(c));
       });
     }
+
+    it('FusedConv2D with a bias on Winograd, O not a multiple of 4', async () => {
+      const calls = await expectMatchesCpu(flavour, 'fused winograd conv', () =>
+        tf.tidy(() => {
+          const x = randomTensor([2, 9, 6, 18], 20) as tf.Tensor4D;
+          const filter = randomTensor([3, 3, 18, 11], 21) as tf.Tensor4D;
+          const bias = randomTensor([11], 22) as tf.Tensor1D;
+          return [tf.fused.conv2d({ x, filter, strides: 1, pad: 'same', bias })];
+        }),
+      );
+      expect(calls).toEqual({ winograd_filter: 1, winograd_conv2d: 1 });
+    });
 
     it('FusedConv2D with a bias (what tfjs-layers runs) on the GEMM; with relu on wasm\'s own kernel', async () => {
       const calls = await expectMatchesCpu(flavour, 'fused conv', () =>
@@ -218,8 +265,9 @@ export function describeGemmKernels(flavour: 'relaxed-simd' | 'simd128'): void {
           return [tf.fused.matMul({ a, b, bias }), da!, db!];
         }),
       );
-      // The forward product twice (once under the gradient tape), then dy·bᵀ and aᵀ·dy.
-      expect(calls).toEqual({ batch_matmul: 4 });
+      // The forward product twice (once under the gradient tape), then dy·bᵀ and aᵀ·dy; the
+      // bias gradient is a sum over the rows.
+      expect(calls).toEqual({ batch_matmul: 4, sum_rows: 1 });
     });
   });
 
@@ -252,7 +300,8 @@ export function describeGemmKernels(flavour: 'relaxed-simd' | 'simd128'): void {
                 return [f(x, gamma, beta, emb), ...grads];
               }),
             );
-            expect(calls).toEqual({ group_norm: 2, group_norm_backward: 1 });
+            // ∂γ and ∂β are sums over the batch of the backward kernel's per-image sums.
+            expect(calls).toEqual({ group_norm: 2, group_norm_backward: 1, sum_rows: 2 });
           });
         }
       }

@@ -1,30 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { fill, kernelsFor, type BoundKernels, type WasmBackendLike } from './module';
-
-type Conv2DInfo = tf.backend_util.Conv2DInfo;
-
-/** int32s of the ConvGeometry struct native/wasm-kernels/gemm.h reads from the start of each scratch block. */
-const GEOMETRY_INTS = 15;
-
-/**
- * Writes conv2d's geometry where the kernels read it (the start of each thread's scratch
- * block), in gemm.h's ConvGeometry order.
- */
-function writeGeometry(kernels: BoundKernels, work: number[], info: Conv2DInfo): void {
-  const geometry = [
-    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
-    info.outHeight, info.outWidth, info.outChannels,
-    info.filterHeight, info.filterWidth,
-    info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
-    info.padInfo.top, info.padInfo.left,
-  ];
-  for (const block of work) new Int32Array(kernels.memory.buffer, block, GEOMETRY_INTS).set(geometry);
-}
-
-/** Multiply-adds ×2 of a conv2d (and of each of its gradients). */
-function convFlops(info: Conv2DInfo): number {
-  return 2 * info.batchSize * info.outHeight * info.outWidth * info.outChannels * info.filterHeight * info.filterWidth * info.inChannels;
-}
+import { convFlops, geometryOf, writeGeometry } from './conv-geometry';
+import { fill, kernelsFor, type WasmBackendLike } from './module';
+import { useWinograd, winogradConv2d, winogradGeometryOfInputGradient } from './winograd';
 
 /** Row shares are cut at multiples of the micro-kernel's 4 rows. */
 const ROW_GRAIN = 4;
@@ -63,9 +40,10 @@ export function gemmConv2d(fallback: tf.KernelFunc): tf.KernelFunc {
       attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast',
     );
     const backend = args.backend as WasmBackendLike;
-    const work = kernels.work(kernels.exports.gemm_work_bytes());
     const [out, y, [xp, wp, bp]] = output(backend, info.outShape, [x, filter, bias]);
-    writeGeometry(kernels, work, info);
+    if (useWinograd(info)) return fill(backend, out, () => winogradConv2d(kernels, backend, geometryOf(info), xp!, wp!, bp!, y, false));
+    const work = kernels.work(kernels.exports.gemm_work_bytes());
+    writeGeometry(kernels, work, geometryOf(info));
     const pixels = info.batchSize * info.outHeight * info.outWidth;
     return fill(backend, out, () => kernels.run('conv2d', (i, begin, end) => [xp!, wp!, bp!, y, work[i]!, begin, end], pixels, ROW_GRAIN, convFlops(info)));
   };
@@ -90,7 +68,7 @@ export function gemmConv2dBackpropFilter(fallback: tf.KernelFunc): tf.KernelFunc
     const backend = args.backend as WasmBackendLike;
     const work = kernels.work(kernels.exports.gemm_work_bytes());
     const [out, dw, [xp, dyp]] = output(backend, [...attrs.filterShape], [x, dy]);
-    writeGeometry(kernels, work, info);
+    writeGeometry(kernels, work, geometryOf(info));
     const taps = info.filterHeight * info.filterWidth * info.inChannels;
     return fill(backend, out, () => kernels.run('conv2d_backprop_filter', (i, begin, end) => [xp!, dyp!, dw, work[i]!, begin, end], taps, ROW_GRAIN, convFlops(info)));
   };
@@ -115,10 +93,13 @@ export function gemmConv2dBackpropInput(fallback: tf.KernelFunc): tf.KernelFunc 
       attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast',
     );
     const backend = args.backend as WasmBackendLike;
+    const [out, dx, [dyp, wp]] = output(backend, [...attrs.inputShape], [dy, filter]);
+    if (useWinograd(info, info.outChannels)) {
+      return fill(backend, out, () => winogradConv2d(kernels, backend, winogradGeometryOfInputGradient(info), dyp!, wp!, 0, dx, true));
+    }
     const depth = info.filterHeight * info.filterWidth * info.inChannels;
     const work = kernels.work(kernels.exports.gemm_work_bytes() + kernels.exports.conv2d_backprop_input_extra_bytes(depth));
-    const [out, dx, [dyp, wp]] = output(backend, [...attrs.inputShape], [dy, filter]);
-    writeGeometry(kernels, work, info);
+    writeGeometry(kernels, work, geometryOf(info));
     // Split by image: an image's input pixels receive only its own output pixels' taps.
     return fill(backend, out, () => kernels.run('conv2d_backprop_input', (i, begin, end) => [dyp!, wp!, dx, work[i]!, begin, end], info.batchSize, 1, convFlops(info)));
   };

@@ -31,6 +31,10 @@ interface KernelExports {
     dx: number, sums: number, work: number, imageBegin: number, imageEnd: number,
   ): void;
   sum_rows(x: number, rows: number, cols: number, out: number): void;
+  winograd_work_bytes(c: number, o: number, tileBlock: number): number;
+  winograd_filter_floats(c: number, o: number): number;
+  winograd_filter(w: number, u: number, cin: number, cout: number, rotated: number): void;
+  winograd_conv2d(x: number, u: number, bias: number, y: number, work: number, tileBlock: number, tileBegin: number, tileEnd: number): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernels use (it exports no such type). */

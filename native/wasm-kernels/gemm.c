@@ -101,8 +101,10 @@ void gemm(int32_t row_begin, int32_t row_end, int32_t n, int32_t k, const Operan
   }
 }
 
-/* The micro-kernel for callers that pack their own panels (winograd.c): C tile = A panel · B panel, overwritten. */
-void gemm_micro_tile(int32_t kc, const float *a, const float *b, float *c, int32_t ldc) { micro_kernel(kc, a, b, c, ldc, 0); }
+/* The micro-kernel for callers that pack their own panels (winograd.c): C tile (+)= A panel · B panel. */
+void gemm_micro_tile(int32_t kc, const float *a, const float *b, float *c, int32_t ldc, int32_t accumulate) {
+  micro_kernel(kc, a, b, c, ldc, accumulate);
+}
 
 /* Scratch bytes any exported kernel needs in its `work` block, besides what conv.c adds. */
 EXPORT("gemm_work_bytes") int32_t gemm_work_bytes(void) { return WORK_HEADER_BYTES + GEMM_WORK_FLOATS * (int32_t)sizeof(float); }

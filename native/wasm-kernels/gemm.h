@@ -81,8 +81,8 @@ typedef struct {
 void gemm(int32_t row_begin, int32_t row_end, int32_t n, int32_t k, const Operand *a, const Operand *b, float *c,
           int32_t ldc, int32_t accumulate, float *work);
 
-/* The MR×NR micro-kernel on packed panels a [kc][MR] and b [kc][NR]: c (ld ldc) = a·b. */
-void gemm_micro_tile(int32_t kc, const float *a, const float *b, float *c, int32_t ldc);
+/* The MR×NR micro-kernel on packed panels a [kc][MR] and b [kc][NR]: c (ld ldc) = a·b, or += with accumulate. */
+void gemm_micro_tile(int32_t kc, const float *a, const float *b, float *c, int32_t ldc, int32_t accumulate);
 
 /* Packers (pack.c): op(A) rows [i0, i0+mc) × depth [p0, p0+kc) into MR-row panels
  * [kc][MR]; op(B) depth [p0, p0+kc) × columns [j0, j0+nc) into NR-column panels [kc][NR].

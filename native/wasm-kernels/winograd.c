@@ -17,10 +17,7 @@
  * transformed back into y; a thread takes whole blocks. The geometry (gemm.h's
  * ConvGeometry) is at the start of `work`; V and M follow the header.
  */
-#include "gemm.h"
-
-static inline int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
-static inline int32_t round_up(int32_t v, int32_t m) { return (v + m - 1) / m * m; }
+#include "winograd.h"
 
 /* Floats of a thread's V and M for `tile_block` tiles. */
 static inline int32_t block_floats(int32_t c, int32_t o, int32_t tile_block) {
@@ -123,81 +120,6 @@ void winograd_filter(const float *w, float *u, int32_t cin, int32_t cout, int32_
   }
 }
 
-/* The input pixel (y, x) of image b, four channels from ch, or zeros outside the image. */
-static inline v128_t pixel4(const float *x, const ConvGeometry *g, int32_t b, int32_t y, int32_t xx, int32_t ch) {
-  if (y < 0 || y >= g->h || xx < 0 || xx >= g->w) return wasm_f32x4_splat(0.0f);
-  return wasm_v128_load(x + ((b * g->h + y) * g->w + xx) * g->c + ch);
-}
-
-/* One channel's value of the same pixel, in lane 0. */
-static inline v128_t pixel1(const float *x, const ConvGeometry *g, int32_t b, int32_t y, int32_t xx, int32_t ch) {
-  if (y < 0 || y >= g->h || xx < 0 || xx >= g->w) return wasm_f32x4_splat(0.0f);
-  return wasm_f32x4_splat(x[((b * g->h + y) * g->w + xx) * g->c + ch]);
-}
-
-/*
- * Bᵀ·(one row or column of four): (a − c, b + c, c − b, b − d). Written as macros over
- * named locals: arrays of vectors would live on a C stack, which this module has none of.
- */
-#define BT(a, b, c, d, r0, r1, r2, r3) \
-  do {                                 \
-    r0 = wasm_f32x4_sub(a, c);         \
-    r1 = wasm_f32x4_add(b, c);         \
-    r2 = wasm_f32x4_sub(c, b);         \
-    r3 = wasm_f32x4_sub(b, d);         \
-  } while (0)
-
-/* Stores four lanes (channels ch..ch+3) of v at p, p + MR, p + 2·MR, p + 3·MR, or lane 0 only. */
-static inline void store_lanes(float *p, v128_t v, int32_t lanes) {
-  wasm_v128_store32_lane(p, v, 0);
-  if (lanes == 4) {
-    wasm_v128_store32_lane(p + MR, v, 1);
-    wasm_v128_store32_lane(p + 2 * MR, v, 2);
-    wasm_v128_store32_lane(p + 3 * MR, v, 3);
-  }
-}
-
-/* d[i][j] of the 4×4 block at (y0, x0): four channels from ch (lanes 4) or one (lane 0). */
-static inline v128_t load_d(const float *x, const ConvGeometry *g, int32_t b, int32_t y, int32_t xx, int32_t ch,
-                            int32_t lanes) {
-  return lanes == 4 ? pixel4(x, g, b, y, xx, ch) : pixel1(x, g, b, y, xx, ch);
-}
-
-/*
- * V = Bᵀ d B of one tile's channels [ch, ch + lanes) (lanes 4, or 1 for the last channels
- * of a C that is not a multiple of 4), stored at dst + ξ·xs + channel·MR. Always inlined
- * with a constant `lanes`, so the two cases stay apart (merged, the lane index becomes a
- * variable, which wasm can only extract through a stack this module does not have).
- */
-static inline __attribute__((always_inline)) void transform_tile(const float *x, const ConvGeometry *g, int32_t b,
-                                                                int32_t y0, int32_t x0, int32_t ch, float *dst,
-                                                                int32_t xs, int32_t lanes) {
-  /* Columns first: e_ij = (Bᵀ d)_ij, one column j of d at a time. */
-  v128_t e00, e01, e02, e03, e10, e11, e12, e13, e20, e21, e22, e23, e30, e31, e32, e33;
-#define COLUMN(j, r0, r1, r2, r3)                                                               \
-  BT(load_d(x, g, b, y0, x0 + j, ch, lanes), load_d(x, g, b, y0 + 1, x0 + j, ch, lanes),         \
-     load_d(x, g, b, y0 + 2, x0 + j, ch, lanes), load_d(x, g, b, y0 + 3, x0 + j, ch, lanes), r0, \
-     r1, r2, r3)
-  COLUMN(0, e00, e10, e20, e30);
-  COLUMN(1, e01, e11, e21, e31);
-  COLUMN(2, e02, e12, e22, e32);
-  COLUMN(3, e03, e13, e23, e33);
-#undef COLUMN
-  /* Then rows: V_i· = e_i· B, stored at ξ = 4i + j. */
-  v128_t r0, r1, r2, r3;
-#define ROW(i, a, bb, cc, d)                        \
-  BT(a, bb, cc, d, r0, r1, r2, r3);                 \
-  store_lanes(dst + (4 * i + 0) * xs, r0, lanes);   \
-  store_lanes(dst + (4 * i + 1) * xs, r1, lanes);   \
-  store_lanes(dst + (4 * i + 2) * xs, r2, lanes);   \
-  store_lanes(dst + (4 * i + 3) * xs, r3, lanes)
-  ROW(0, e00, e01, e02, e03);
-  ROW(1, e10, e11, e12, e13);
-  ROW(2, e20, e21, e22, e23);
-  ROW(3, e30, e31, e32, e33);
-#undef ROW
-}
-
 /*
  * V of the tiles [t0, t0 + tile_block) into MR-row panels v[ξ][tile/MR][C][MR]; tiles past
  * `tiles` are zero rows.
@@ -216,8 +138,8 @@ static void transform_inputs(const float *x, const ConvGeometry *g, int32_t tile
     }
     const int32_t b = tile / (tiles_h * tiles_w), ty = (tile / tiles_w) % tiles_h, tx = tile % tiles_w;
     const int32_t y0 = 2 * ty - g->pt, x0 = 2 * tx - g->pl;
-    for (int32_t ch = 0; ch < c4; ch += 4) transform_tile(x, g, b, y0, x0, ch, vt + ch * MR, xs, 4);
-    for (int32_t ch = c4; ch < c; ch++) transform_tile(x, g, b, y0, x0, ch, vt + ch * MR, xs, 1);
+    for (int32_t ch = 0; ch < c4; ch += 4) transform_tile(x, g, b, y0, x0, ch, vt + ch * MR, xs, PANEL4);
+    for (int32_t ch = c4; ch < c; ch++) transform_tile(x, g, b, y0, x0, ch, vt + ch * MR, xs, PANEL1);
   }
 }
 
@@ -291,7 +213,7 @@ void winograd_conv2d(const float *x, const float *u, const float *bias, float *y
       const float *vx = v + xi * tile_block * c, *ux = u + xi * c * o_pad;
       float *mx = m + xi * tile_block * o_pad;
       for (int32_t jr = 0; jr < o_pad; jr += NR) {
-        for (int32_t ir = 0; ir < tile_block; ir += MR) gemm_micro_tile(c, vx + ir * c, ux + jr * c, mx + ir * o_pad + jr, o_pad);
+        for (int32_t ir = 0; ir < tile_block; ir += MR) gemm_micro_tile(c, vx + ir * c, ux + jr * c, mx + ir * o_pad + jr, o_pad, 0);
       }
     }
     transform_outputs(m, bias, y, g, tiles_w, tiles_h, t0, min32(tile_block, tile_end - t0), tile_block);

@@ -100,17 +100,24 @@ describe('registerThreadedWasmBackend', () => {
     await vi.waitFor(() => expect(kernels.readyThreads()).toBe(THREADS), { timeout: 10_000 });
     // Record the row (or tile) range the calling thread computes itself.
     const original = kernels.exports;
-    const local: Record<string, number[][]> = { conv2d: [], winograd_conv2d: [] };
-    const recorded = (name: 'conv2d' | 'winograd_conv2d') => (...args: number[]) => {
+    const local: Record<string, number[][]> = { conv2d: [], winograd_conv2d: [], winograd_filter_grad: [] };
+    const recorded = (name: 'conv2d' | 'winograd_conv2d' | 'winograd_filter_grad') => (...args: number[]) => {
       local[name]!.push(args.slice(-2));
       return (original[name] as (...a: number[]) => void)(...args);
     };
-    (kernels as { exports: unknown }).exports = { ...original, conv2d: recorded('conv2d'), winograd_conv2d: recorded('winograd_conv2d') };
+    (kernels as { exports: unknown }).exports = {
+      ...original,
+      conv2d: recorded('conv2d'),
+      winograd_conv2d: recorded('winograd_conv2d'),
+      winograd_filter_grad: recorded('winograd_filter_grad'),
+    };
     // Dilated: the im2col GEMM, 2·4·12·12·(3·3·64)·128 = 85 MFLOP. Undilated: Winograd, 4·8·8
     // tiles. Both enough for two shares.
     const x = tf.tensor4d(values(4 * 16 * 16 * 64, 6), [4, 16, 16, 64]);
     const w = tf.tensor4d(values(3 * 3 * 64 * 128, 7), [3, 3, 64, 128]);
-    const convs = () => [tf.conv2d(x, w, 1, 'valid', 'NHWC', 2), tf.conv2d(x, w, 1, 'same')];
+    const dy = tf.tensor4d(values(4 * 16 * 16 * 128, 8), [4, 16, 16, 128]);
+    const filterGradient = () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 64, 128] }) as tf.Tensor;
+    const convs = () => [tf.conv2d(x, w, 1, 'valid', 'NHWC', 2), tf.conv2d(x, w, 1, 'same'), filterGradient()];
     let got: Float32Array[];
     try {
       got = tf.tidy(() => convs().map((t) => Float32Array.from(t.dataSync())));
@@ -120,7 +127,7 @@ describe('registerThreadedWasmBackend', () => {
     await tf.setBackend('cpu');
     const want = tf.tidy(() => convs().map((t) => Float32Array.from(t.dataSync())));
     await tf.setBackend('wasm');
-    tf.dispose([x, w]);
+    tf.dispose([x, w, dy]);
     // 4·12·12 output pixels: this thread took the first half, the worker the rest.
     expect(local.conv2d).toEqual([[0, 288]]);
     // 256 tiles: this thread took the first share (whole tile blocks), the worker the rest.
@@ -129,6 +136,10 @@ describe('registerThreadedWasmBackend', () => {
     expect(begin).toBe(0);
     expect(end).toBeGreaterThan(64);
     expect(end).toBeLessThan(192);
+    // The filter gradient's tiles too; each thread's partial dU is added into dw.
+    expect(local.winograd_filter_grad).toHaveLength(1);
+    expect(local.winograd_filter_grad![0]![0]).toBe(0);
+    expect(local.winograd_filter_grad![0]![1]).toBeLessThan(256);
     got.forEach((g, i) => expect(relativeError(g, want[i]!), `conv ${i}`).toBeLessThanOrEqual(RTOL));
     // The kernels' workers are unref'd like XNNPACK's: they never hold Node open.
     expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length).toBe(ports);

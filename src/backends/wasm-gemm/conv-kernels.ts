@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { convFlops, geometryOf, writeGeometry } from './conv-geometry';
 import { fill, kernelsFor, type WasmBackendLike } from './module';
-import { useWinograd, winogradConv2d, winogradGeometryOfInputGradient } from './winograd';
+import { useWinograd, winogradConv2d, winogradConv2dBackpropFilter, winogradGeometryOfInputGradient } from './winograd';
 
 /** Row shares are cut at multiples of the micro-kernel's 4 rows. */
 const ROW_GRAIN = 4;
@@ -66,8 +66,9 @@ export function gemmConv2dBackpropFilter(fallback: tf.KernelFunc): tf.KernelFunc
       attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast',
     );
     const backend = args.backend as WasmBackendLike;
-    const work = kernels.work(kernels.exports.gemm_work_bytes());
     const [out, dw, [xp, dyp]] = output(backend, [...attrs.filterShape], [x, dy]);
+    if (useWinograd(info)) return fill(backend, out, () => winogradConv2dBackpropFilter(kernels, geometryOf(info), xp!, dyp!, dw));
+    const work = kernels.work(kernels.exports.gemm_work_bytes());
     writeGeometry(kernels, work, geometryOf(info));
     const taps = info.filterHeight * info.filterWidth * info.inChannels;
     return fill(backend, out, () => kernels.run('conv2d_backprop_filter', (i, begin, end) => [xp!, dyp!, dw, work[i]!, begin, end], taps, ROW_GRAIN, convFlops(info)));

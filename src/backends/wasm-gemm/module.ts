@@ -35,6 +35,10 @@ interface KernelExports {
   winograd_filter_floats(c: number, o: number): number;
   winograd_filter(w: number, u: number, cin: number, cout: number, rotated: number): void;
   winograd_conv2d(x: number, u: number, bias: number, y: number, work: number, tileBlock: number, tileBegin: number, tileEnd: number): void;
+  winograd_filter_grad_work_bytes(c: number, o: number, tileBlock: number): number;
+  winograd_filter_grad_du_offset(c: number, o: number, tileBlock: number): number;
+  winograd_filter_grad(x: number, dy: number, work: number, tileBlock: number, tileBegin: number, tileEnd: number): void;
+  winograd_filter_grad_finish(work: number, tileBlock: number, dw: number, first: number): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernels use (it exports no such type). */

@@ -19,7 +19,7 @@ const CONTROL_INTS = 32;
 const MAX_ARGS = CONTROL_INTS - 3;
 
 /** The exports a worker can be asked to run, by index. */
-export const THREADED_EXPORTS = ['conv2d', 'conv2d_backprop_filter', 'conv2d_backprop_input', 'batch_matmul', 'group_norm', 'group_norm_backward', 'winograd_conv2d'] as const;
+export const THREADED_EXPORTS = ['conv2d', 'conv2d_backprop_filter', 'conv2d_backprop_input', 'batch_matmul', 'group_norm', 'group_norm_backward', 'winograd_conv2d', 'winograd_filter_grad'] as const;
 export type ThreadedExport = (typeof THREADED_EXPORTS)[number];
 
 /** A started worker: something to post the start-up message to and to let go of. */

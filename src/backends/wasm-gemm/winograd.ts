@@ -12,6 +12,17 @@ const MIN_CHANNELS = 16;
 /** Floats of V and M one tile block may take (~384 KiB: within a core's L2 here). */
 const BLOCK_FLOATS = 96 * 1024;
 
+/** Tiles per block: as many as BLOCK_FLOATS allows for c + o channels, a multiple of 4, 8 to 256. */
+function tileBlockFor(c: number, o: number): number {
+  const padded = Math.ceil(c / 4) * 4 + Math.ceil(o / 8) * 8;
+  return Math.max(8, Math.min(256, Math.floor(BLOCK_FLOATS / (16 * padded) / 4) * 4));
+}
+
+/** 2×2 output tiles of n images of oh × ow. */
+function tileCount(n: number, oh: number, ow: number): number {
+  return n * Math.ceil(oh / 2) * Math.ceil(ow / 2);
+}
+
 /**
  * Whether the conv `info` describes runs on Winograd F(2×2, 3×3)
  * (native/wasm-kernels/winograd.c): a 3×3 filter, stride 1, dilation 1, at least
@@ -54,9 +65,8 @@ export function winogradConv2d(
   x: number, w: number, bias: number, y: number, rotated: boolean,
 ): void {
   const [n, , , c, oh, ow, o] = geometry;
-  const oPadded = Math.ceil(o / 8) * 8;
-  const tileBlock = Math.max(8, Math.min(256, Math.floor(BLOCK_FLOATS / (16 * (c + oPadded)) / 4) * 4));
-  const tiles = n * Math.ceil(oh / 2) * Math.ceil(ow / 2);
+  const tileBlock = tileBlockFor(c, o);
+  const tiles = tileCount(n, oh, ow);
   const u = backend.wasm._malloc(kernels.exports.winograd_filter_floats(c, o) * 4) >>> 0;
   try {
     kernels.exports.winograd_filter(w, u, c, o, rotated ? 1 : 0);
@@ -67,4 +77,25 @@ export function winogradConv2d(
   } finally {
     backend.wasm._free(u);
   }
+}
+
+/**
+ * The filter gradient dw [3, 3, c, o] of the stride-1 3×3 conv `geometry` describes, from
+ * x [n, h, w, c] and dy [n, oh, ow, o] (heap offsets), as the adjoint of its Winograd form
+ * (native/wasm-kernels/winograd_filter_grad.c): each thread adds its tile blocks' 16
+ * products V[ξ]ᵀ·dM[ξ] into a dU of its own (zeroed here first), then every thread's
+ * Gᵀ dU G is added into dw.
+ * @internal
+ */
+export function winogradConv2dBackpropFilter(kernels: BoundKernels, geometry: ConvGeometry, x: number, dy: number, dw: number): void {
+  const [n, , , c, oh, ow, o] = geometry;
+  const tileBlock = tileBlockFor(c, o);
+  const tiles = tileCount(n, oh, ow);
+  const work = kernels.work(kernels.exports.winograd_filter_grad_work_bytes(c, o, tileBlock));
+  writeGeometry(kernels, work, geometry);
+  const duOffset = kernels.exports.winograd_filter_grad_du_offset(c, o, tileBlock);
+  const duFloats = 16 * Math.ceil(c / 4) * 4 * Math.ceil(o / 8) * 8;
+  for (const block of work) new Float32Array(kernels.memory.buffer, block + duOffset, duFloats).fill(0);
+  kernels.run('winograd_filter_grad', (i, begin, end) => [x, dy, work[i]!, tileBlock, begin, end], tiles, tileBlock, 2 * 16 * tiles * c * o);
+  work.forEach((block, i) => kernels.exports.winograd_filter_grad_finish(block, tileBlock, dw, i === 0 ? 1 : 0));
 }

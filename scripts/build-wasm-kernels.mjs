@@ -7,7 +7,10 @@
 //   node scripts/build-wasm-kernels.mjs --check   rebuild and fail if the bytes differ (CI)
 //
 // Needs Debian's clang-16 and lld-16 (`apt-get install -y clang-16 lld-16`): the same
-// compiler gives the same bytes, which is what --check relies on.
+// compiler gives the same bytes, which is what --check relies on. And wabt's wasm-objdump
+// (`apt-get install -y wabt`): every build is refused if its code touches a global, i.e. the
+// C stack wasm-ld places inside the imported memory, which is tfjs's heap (the kernels have
+// no stack of their own: a local array that clang cannot keep in registers would land there).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,10 +23,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const generated = path.join(root, 'src/backends/wasm-gemm/binary.generated.ts');
 const { values: args } = parseArgs({ options: { check: { type: 'boolean', default: false } } });
 
-function toolVersion(tool) {
+function toolVersion(tool, packages = 'clang-16 lld-16') {
   const run = spawnSync(tool, ['--version'], { encoding: 'utf8' });
   if (run.error) {
-    console.error(`build-wasm-kernels: ${tool} not found; install it with: apt-get install -y clang-16 lld-16`);
+    console.error(`build-wasm-kernels: ${tool} not found; install it with: apt-get install -y ${packages}`);
     process.exit(1);
   }
   return run.stdout.split('\n')[0].trim();
@@ -31,6 +34,7 @@ function toolVersion(tool) {
 
 const compiler = toolVersion('clang-16');
 const linker = toolVersion('wasm-ld-16');
+toolVersion('wasm-objdump', 'wabt');
 const out = mkdtempSync(path.join(tmpdir(), 'difflib-wasm-'));
 try {
   const build = spawnSync(path.join(root, 'native/wasm-kernels/build.sh'), [out], { encoding: 'utf8' });
@@ -54,7 +58,15 @@ try {
     '',
   ];
   for (const [name, flavour, what] of flavours) {
-    const bytes = readFileSync(path.join(out, `kernels-${flavour}.wasm`));
+    const file = path.join(out, `kernels-${flavour}.wasm`);
+    const code = spawnSync('wasm-objdump', ['-d', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const stackUse = code.stdout.split('\n').filter((line) => /\bglobal\.(get|set)\b/.test(line));
+    if (code.status !== 0 || stackUse.length > 0) {
+      console.error(`build-wasm-kernels: kernels-${flavour}.wasm ${code.status !== 0 ? 'could not be disassembled' : 'uses the C stack (a global), which would live in tfjs\'s heap:'}`);
+      console.error(stackUse.slice(0, 5).join('\n') + (code.status !== 0 ? code.stderr : ''));
+      process.exit(1);
+    }
+    const bytes = readFileSync(file);
     const sha = createHash('sha256').update(bytes).digest('hex');
     lines.push(`/** difflib's wasm kernels, ${what}: ${bytes.length} bytes, sha256 ${sha}. @internal */`);
     lines.push(`export const ${name} =\n  '${bytes.toString('base64')}';`);

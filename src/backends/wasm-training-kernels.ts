@@ -5,6 +5,7 @@ import { conv2dBackpropInput } from './conv2d-backprop-input';
 import { depthwiseConv2dBackpropFilter, depthwiseConv2dBackpropInput } from './depthwise-conv2d-backprop';
 import { addMissingKernel, replaceKernel, restoreKernel } from './kernel-replacement';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
+import { heapConcat, heapSlice, heapSplitV } from './wasm-heap-slice';
 import { sharedIdentity } from './wasm-shared-identity';
 import { gemmConv2d, gemmConv2dBackpropFilter, gemmConv2dBackpropInput } from './wasm-gemm/conv-kernels';
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, groupNormGradKernel, groupNormKernel } from './wasm-gemm/group-norm-kernels';
@@ -62,6 +63,9 @@ const FASTER_KERNELS: ReadonlyArray<readonly [string, (original: tf.KernelConfig
   [tf._FusedMatMul, (original) => gemmBatchMatMul(original.kernelFunc)],
   [tf.Identity, (original) => sharedIdentity(original.kernelFunc)],
   [tf.Sum, (original) => leadingAxesSum(original.kernelFunc)],
+  [tf.Slice, (original) => heapSlice(original.kernelFunc)],
+  [tf.SplitV, (original) => heapSplitV(original.kernelFunc)],
+  [tf.Concat, (original) => heapConcat(original.kernelFunc)],
 ];
 
 /** Options of {@link registerWasmTrainingKernels}. */
@@ -125,6 +129,9 @@ function checkOptions(options: unknown): WasmTrainingKernelsOptions {
  *   already runs on XNNPACK, and small ones still go to wasm's kernel. REPLACES it.
  * - `Identity` — `tf.clone` and every tensor a gradient saves, as a second reference
  *   to x's data instead of wasm's copy. REPLACES it.
+ * - `Slice`, `SplitV`, `Concat` — read x through a view of the heap, where wasm's own
+ *   Slice first copies the whole of x out of it for every slice, and copy short runs
+ *   element by element. REPLACE them.
  *
  * On top of those, difflib's own WebAssembly kernels (C in native/wasm-kernels: a
  * packed-panel SGEMM that reads conv inputs as im2col matrices in place, on wasm's own

@@ -195,6 +195,80 @@ describe('Identity on wasm shares its input\'s data', () => {
   });
 });
 
+describe('Slice, SplitV and Concat on wasm read the heap in place and equal cpu', () => {
+  const cases: Array<{ shape: number[]; begin: number[]; size: number[] }> = [
+    { shape: [10], begin: [3], size: [4] },
+    { shape: [4, 3, 65], begin: [0, 1, 0], size: [4, 1, 65] }, // attention's q/k/v split
+    { shape: [2, 5, 6, 7], begin: [1, 2, 0, 3], size: [1, 3, 6, 2] },
+    { shape: [2, 5, 6, 7], begin: [0, 0, 2, 0], size: [-1, -1, 3, -1] },
+    { shape: [3, 4, 5, 2, 3], begin: [1, 0, 1, 1, 0], size: [2, 4, 3, 1, 3] }, // rank 5
+    { shape: [6, 8], begin: [0, 0], size: [6, 8] }, // the whole tensor
+    { shape: [5, 0, 3], begin: [1, 0, 0], size: [2, 0, 3] }, // empty
+    { shape: [3, 400], begin: [1, 10], size: [2, 300] }, // runs ≥ SHORT_RUN: copied by `set`
+  ];
+  for (const c of cases) {
+    it(`slice ${JSON.stringify(c.shape)} at ${JSON.stringify(c.begin)} of ${JSON.stringify(c.size)}, float32 and int32`, async () => {
+      await expectWasmMatchesCpu('slice', () =>
+        tf.tidy(() => {
+          const x = randomTensor(c.shape, 4);
+          return [tf.slice(x, c.begin, c.size), tf.cast(tf.slice(tf.cast(tf.mul(x, 1000), 'int32'), c.begin, c.size), 'float32')];
+        }),
+      );
+    });
+  }
+
+  it('tf.split into equal and unequal parts along every axis', async () => {
+    await expectWasmMatchesCpu('split', () =>
+      tf.tidy(() => {
+        const x = randomTensor([4, 6, 5, 3], 5);
+        return [
+          ...tf.split(x, 2, 0),
+          ...tf.split(x, [1, 3, 2], 1),
+          ...tf.split(x, [2, -1], 2),
+          ...tf.split(x, 3, 3),
+          ...tf.split(tf.reshape(x, [4, 3, 30]), 3, 1),
+        ];
+      }),
+    );
+  });
+
+  it('tf.concat along every axis, with an empty part, float32, int32 and bool', async () => {
+    await expectWasmMatchesCpu('concat', () =>
+      tf.tidy(() => {
+        const a = randomTensor([2, 3, 4, 5], 6);
+        const b = randomTensor([2, 3, 4, 7], 7);
+        const c = randomTensor([2, 1, 4, 5], 8);
+        const empty = tf.zeros([2, 0, 4, 5]);
+        const ints = (t: tf.Tensor) => tf.cast(tf.mul(t, 1000), 'int32');
+        return [
+          tf.concat([a, b], 3),
+          tf.concat([a, c, empty, a], 1),
+          tf.concat([a, a], 0),
+          tf.concat([a, a, a], 2),
+          tf.cast(tf.concat([ints(a), ints(b)], -1), 'float32'),
+          tf.cast(tf.concat([tf.greater(a, 0), tf.greater(b, 0)], 3), 'float32'),
+          // Runs ≥ SHORT_RUN: copied by `set`.
+          tf.concat([randomTensor([3, 200], 9), randomTensor([3, 130], 10)], 1),
+        ];
+      }),
+    );
+  });
+
+  it('strings go to wasm\'s own kernels', async () => {
+    await tf.setBackend('wasm');
+    const s = tf.tensor([['a', 'b', 'c'], ['d', 'e', 'f']]);
+    const joined = tf.concat([s, s], 1);
+    expect(joined.arraySync()).toEqual([['a', 'b', 'c', 'a', 'b', 'c'], ['d', 'e', 'f', 'd', 'e', 'f']]);
+    joined.dispose();
+    const sliced = tf.slice(s, [0, 1], [2, 2]);
+    // tf.split refuses strings itself; the kernel is reachable directly.
+    const parts = tf.engine().runKernel('SplitV', { x: s }, { numOrSizeSplits: [1, 2], axis: 1 }) as tf.Tensor[];
+    expect(sliced.arraySync()).toEqual([['b', 'c'], ['e', 'f']]);
+    expect(parts.map((p) => p.arraySync())).toEqual([[['a'], ['d']], [['b', 'c'], ['e', 'f']]]);
+    tf.dispose([s, sliced, ...parts]);
+  });
+});
+
 interface ConvCase {
   name: string;
   x: [number, number, number, number];

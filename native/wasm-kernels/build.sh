@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 out="${1:-build}"
 mkdir -p "$out"
-sources=(gemm.c pack.c conv.c group_norm.c reduce.c winograd.c winograd_filter_grad.c)
-exports=(gemm_work_bytes batch_matmul conv2d conv2d_backprop_filter conv2d_backprop_input conv2d_backprop_input_extra_bytes group_norm group_norm_backward group_norm_work_bytes sum_rows winograd_work_bytes winograd_filter_floats winograd_filter winograd_conv2d winograd_filter_grad_work_bytes winograd_filter_grad_du_offset winograd_filter_grad winograd_filter_grad_finish)
+sources=(gemm.c pack.c conv.c group_norm.c reduce.c winograd.c winograd_filter_grad.c adamw.c)
+exports=(gemm_work_bytes batch_matmul conv2d conv2d_backprop_filter conv2d_backprop_input conv2d_backprop_input_extra_bytes group_norm group_norm_backward group_norm_work_bytes sum_rows winograd_work_bytes winograd_filter_floats winograd_filter winograd_conv2d winograd_filter_grad_work_bytes winograd_filter_grad_du_offset winograd_filter_grad winograd_filter_grad_finish adamw)
 for flavour in relaxed simd; do
   for heap in plain shared; do
     flags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -nostdlib -ffreestanding -fno-builtin -mllvm -disable-lsr)

@@ -8,6 +8,7 @@ import { unsortedSegmentSum } from './unsorted-segment-sum';
 import { heapConcat, heapSlice, heapSplitV } from './wasm-heap-slice';
 import { sharedIdentity } from './wasm-shared-identity';
 import { gemmConv2d, gemmConv2dBackpropFilter, gemmConv2dBackpropInput } from './wasm-gemm/conv-kernels';
+import { ADAMW_KERNEL, adamWKernel } from './wasm-gemm/adamw-kernel';
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, groupNormGradKernel, groupNormKernel } from './wasm-gemm/group-norm-kernels';
 import { gemmBatchMatMul } from './wasm-gemm/matmul-kernels';
 import { leadingAxesSum } from './wasm-gemm/sum-kernel';
@@ -32,12 +33,14 @@ const MISSING_KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
 
 /**
  * difflib's own kernels, not tfjs's: GroupNorm fused with scale-shift and SiLU and its
- * gradient (native/wasm-kernels/group_norm.c), which `groupNorm` runs on wasm when they
- * are registered and difflib's wasm kernels are on.
+ * gradient (native/wasm-kernels/group_norm.c), which `groupNorm` runs, and one AdamW
+ * update of a variable (adamw.c), which `AdamW` runs, on wasm when they are registered
+ * and difflib's wasm kernels are on.
  */
 const FUSED_KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
   [GROUP_NORM_KERNEL, groupNormKernel],
   [GROUP_NORM_GRAD_KERNEL, groupNormGradKernel],
+  [ADAMW_KERNEL, adamWKernel],
 ];
 
 /**
@@ -140,7 +143,8 @@ function checkOptions(options: unknown): WasmTrainingKernelsOptions {
  * wasm's kernels (and the composed ones above, which remain their fallback for NCHW,
  * other activations and dtypes), and `Sum` over leading axes (bias gradients) without
  * wasm's transpose; and they add `DifflibGroupNorm` and its gradient, which
- * `groupNorm` uses for GroupNorm + scale-shift + SiLU as one kernel each way. A `small`
+ * `groupNorm` uses for GroupNorm + scale-shift + SiLU as one kernel each way, and
+ * `DifflibAdamW`, `AdamW`'s update of a variable in one kernel. A `small`
  * U-Net train step runs ~2× faster than on
  * XNNPACK (docs/benchmarks.md). `options.gemm` picks the build: relaxed SIMD (fused
  * multiply-add; Chromium, or Node 20 after `enableWasmRelaxedSimd()` from

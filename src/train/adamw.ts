@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ADAMW_KERNEL, adamWKernelAvailable, type AdamWKernelAttrs } from '../backends/wasm-gemm/adamw-kernel';
 import { DifflibError, describeValue } from '../errors';
 import { checkShapedLike, checkTensorsLike, checkVariables } from './checks';
 
@@ -40,7 +41,10 @@ export interface AdamWState {
  *   θ ← θ − η·(m̂/(√v̂ + ε) + λ·θ).
  *
  * The last line is evaluated as PyTorch does, θ·(1 − ηλ) − (η/(1 − β₁ᵗ))·m/(√v/√(1 − β₂ᵗ) + ε),
- * with every scalar (bias corrections, ηλ) formed in float64 on the host. The moments
+ * with every scalar (bias corrections, ηλ) formed in float64 on the host. On wasm with
+ * difflib's kernels (`registerWasmTrainingKernels`) each variable's update is one kernel
+ * that rounds every operation as the composed ops do, so the results are the same to the
+ * bit. The moments
  * are float32 variables made up front (so the live tensor count never changes
  * afterwards); an update reads nothing back. A variable with no gradient in a call
  * is left alone (no decay, no moment update), as in PyTorch.
@@ -114,9 +118,20 @@ export class AdamW {
     const stepSize = learningRate / (1 - this.beta1 ** t);
     const sqrtBiasCorrection2 = Math.sqrt(1 - this.beta2 ** t);
     const decay = 1 - learningRate * this.weightDecay;
+    const fused = adamWKernelAvailable();
+    const attrs: AdamWKernelAttrs = { beta1: this.beta1, beta2: this.beta2, sqrtBiasCorrection2, epsilon: this.epsilon, stepSize, decay };
     tf.tidy(() => {
       for (const [i, g] of entries) {
         const theta = this.variables[i]!;
+        if (fused && g.dtype === 'float32') {
+          // The same update in one wasm kernel, to the bit (native/wasm-kernels/adamw.c).
+          const inputs = { theta, g, m: this.firstMoments[i]!, v: this.secondMoments[i]! };
+          const [next, m, v] = tf.engine().runKernel(ADAMW_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          theta.assign(next!);
+          this.firstMoments[i]!.assign(m!);
+          this.secondMoments[i]!.assign(v!);
+          continue;
+        }
         const m = tf.add(tf.mul(this.firstMoments[i]!, this.beta1), tf.mul(g, 1 - this.beta1));
         const v = tf.add(tf.mul(this.secondMoments[i]!, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
         const denominator = tf.add(tf.div(tf.sqrt(v), sqrtBiasCorrection2), this.epsilon);

@@ -6,6 +6,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { registerWasmTrainingKernels } from '../../src/backends/wasm-training-kernels';
 import { kernelsFor } from '../../src/backends/wasm-gemm/module';
 import { groupNorm } from '../../src/nn/group-norm';
+import { AdamW } from '../../src/train/adamw';
 import { expectNoLeak, relativeError, values } from '../helpers';
 
 /**
@@ -328,6 +329,40 @@ export function describeGemmKernels(flavour: 'relaxed-simd' | 'simd128'): void {
           }),
         );
         expect(calls).toEqual(c.ours ? { sum_rows: 1 } : {});
+      });
+    }
+  });
+
+  describe(`${flavour}: AdamW's update in one kernel equals the composed ops on cpu, to the bit`, () => {
+    for (const weightDecay of [0, 0.05]) {
+      it(`three steps, odd sizes, weight decay ${weightDecay}`, async () => {
+        const run = () => {
+          const shapes = [[3, 3, 5, 7], [13], [1], [4, 6]];
+          const variables = shapes.map((shape, i) => tf.tidy(() => tf.variable(randomTensor(shape, 30 + i), true, `adamw-${i}`)));
+          const optimizer = new AdamW(variables, { learningRate: 3e-3, weightDecay });
+          for (let step = 0; step < 3; step++) {
+            const grads = Object.fromEntries(variables.map((v, i) => [v.name, randomTensor(v.shape, 40 + 10 * step + i)]));
+            optimizer.applyGradients(grads);
+            tf.dispose(Object.values(grads));
+          }
+          const state = optimizer.getState();
+          const read = [...variables, ...state.firstMoments, ...state.secondMoments].map((t) => Float32Array.from(t.dataSync()));
+          optimizer.dispose();
+          tf.dispose(variables);
+          return read;
+        };
+        await tf.setBackend('cpu');
+        const want = run();
+        await tf.setBackend('wasm');
+        registerWasmTrainingKernels({ gemm: flavour });
+        const before = tf.memory().numTensors;
+        let got: Float32Array[] = [];
+        const calls = countKernelCalls(() => {
+          got = run();
+        });
+        expect(tf.memory().numTensors).toBe(before);
+        expect(calls).toEqual({ adamw: 12 });
+        got.forEach((g, i) => expect(Array.from(g), `tensor ${i}`).toEqual(Array.from(want[i]!)));
       });
     }
   });

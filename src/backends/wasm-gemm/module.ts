@@ -39,6 +39,11 @@ interface KernelExports {
   winograd_filter_grad_du_offset(c: number, o: number, tileBlock: number): number;
   winograd_filter_grad(x: number, dy: number, work: number, tileBlock: number, tileBegin: number, tileEnd: number): void;
   winograd_filter_grad_finish(work: number, tileBlock: number, dw: number, first: number): void;
+  adamw(
+    theta: number, g: number, m: number, v: number, thetaOut: number, mOut: number, vOut: number, n: number,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
+    sqrtBiasCorrection2: number, epsilon: number, stepSize: number, decay: number,
+  ): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernels use (it exports no such type). */

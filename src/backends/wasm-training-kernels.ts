@@ -136,16 +136,16 @@ function checkOptions(options: unknown): WasmTrainingKernelsOptions {
  *   Slice first copies the whole of x out of it for every slice, and copy short runs
  *   element by element. REPLACE them.
  *
- * On top of those, difflib's own WebAssembly kernels (C in native/wasm-kernels: a
- * packed-panel SGEMM that reads conv inputs as im2col matrices in place, on wasm's own
- * heap) run `Conv2D`, `FusedConv2D` (bias, linear), `Conv2DBackpropFilter`,
- * `Conv2DBackpropInput`, `BatchMatMul` and `_FusedMatMul` (bias, linear) — REPLACING
- * wasm's kernels (and the composed ones above, which remain their fallback for NCHW,
- * other activations and dtypes), and `Sum` over leading axes (bias gradients) without
- * wasm's transpose; and they add `DifflibGroupNorm` and its gradient, which
- * `groupNorm` uses for GroupNorm + scale-shift + SiLU as one kernel each way, and
- * `DifflibAdamW`, `AdamW`'s update of a variable in one kernel. A `small`
- * U-Net train step runs ~2× faster than on
+ * On top of those, difflib's own WebAssembly kernels (C in native/wasm-kernels, on wasm's
+ * own heap) run `Conv2D`, `FusedConv2D` (bias, linear), `Conv2DBackpropFilter`,
+ * `Conv2DBackpropInput`, `BatchMatMul` and `_FusedMatMul` (bias, linear) — a packed-panel
+ * SGEMM that reads conv inputs as im2col matrices in place, or Winograd F(2×2, 3×3) for
+ * 3×3 stride-1 convs and both their gradients — REPLACING wasm's kernels (and the composed
+ * ones above, which remain their fallback for NCHW, other activations and dtypes), and
+ * `Sum` over leading axes (bias gradients) without wasm's transpose. They add
+ * `DifflibGroupNorm` and its gradient, which `groupNorm` runs for GroupNorm + scale-shift
+ * + SiLU as one kernel each way, and `DifflibAdamW`, which `AdamW` runs for a variable's
+ * update. A `small` U-Net train step runs ~5.6× and a forward pass ~3.5× faster than on
  * XNNPACK (docs/benchmarks.md). `options.gemm` picks the build: relaxed SIMD (fused
  * multiply-add; Chromium, or Node 20 after `enableWasmRelaxedSimd()` from
  * `difflib/node`), SIMD128, or `'off'`. With tfjs-backend-wasm's threaded build they

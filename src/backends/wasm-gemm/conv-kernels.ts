@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { convFlops, geometryOf, writeGeometry } from './conv-geometry';
 import { fill, kernelsFor, type WasmBackendLike } from './module';
-import { useWinograd, winogradConv2d, winogradConv2dBackpropFilter, winogradGeometryOfInputGradient } from './winograd';
+import { useWinograd, WINOGRAD_MIN_INPUT_GRADIENT_CHANNELS, winogradConv2d, winogradConv2dBackpropFilter, winogradGeometryOfInputGradient } from './winograd';
 
 /** Row shares are cut at multiples of the micro-kernel's 4 rows. */
 const ROW_GRAIN = 4;
@@ -95,7 +95,7 @@ export function gemmConv2dBackpropInput(fallback: tf.KernelFunc): tf.KernelFunc 
     );
     const backend = args.backend as WasmBackendLike;
     const [out, dx, [dyp, wp]] = output(backend, [...attrs.inputShape], [dy, filter]);
-    if (useWinograd(info, info.outChannels)) {
+    if (useWinograd(info) && info.inChannels >= WINOGRAD_MIN_INPUT_GRADIENT_CHANNELS) {
       return fill(backend, out, () => winogradConv2d(kernels, backend, winogradGeometryOfInputGradient(info), dyp!, wp!, 0, dx, true));
     }
     const depth = info.filterHeight * info.filterWidth * info.inChannels;

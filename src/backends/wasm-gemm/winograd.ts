@@ -4,11 +4,6 @@ import type { BoundKernels, WasmBackendLike } from './module';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
-/**
- * Input channels below which a 3×3 conv stays on the im2col GEMM: with few channels the
- * transforms cost more than the 2.25× fewer multiply-adds save (the RGB input conv).
- */
-const MIN_CHANNELS = 16;
 /** Floats of V and M one tile block may take (~384 KiB: within a core's L2 here). */
 const BLOCK_FLOATS = 96 * 1024;
 
@@ -25,18 +20,28 @@ function tileCount(n: number, oh: number, ow: number): number {
 
 /**
  * Whether the conv `info` describes runs on Winograd F(2×2, 3×3)
- * (native/wasm-kernels/winograd.c): a 3×3 filter, stride 1, dilation 1, at least
- * MIN_CHANNELS input channels (for the input gradient, dy's channels: `inputs`).
+ * (native/wasm-kernels/winograd.c): a 3×3 filter, stride 1, dilation 1. With any channel
+ * counts it was faster than the im2col GEMM on one thread here (e.g. the RGB input conv
+ * [8, 32, 32, 3]→64: 2.73 → 1.76 ms forward, 2.32 → 1.36 ms filter gradient; the output
+ * conv 64→6: 4.49 → 2.48 ms forward), except an input gradient into fewer than 4
+ * channels, which the caller keeps on col2im ({@link WINOGRAD_MIN_INPUT_GRADIENT_CHANNELS}).
  * @internal
  */
-export function useWinograd(info: Conv2DInfo, inputs = info.inChannels): boolean {
+export function useWinograd(info: Conv2DInfo): boolean {
   return (
     info.filterHeight === 3 && info.filterWidth === 3 &&
     info.strideHeight === 1 && info.strideWidth === 1 &&
-    info.dilationHeight === 1 && info.dilationWidth === 1 &&
-    inputs >= MIN_CHANNELS
+    info.dilationHeight === 1 && info.dilationWidth === 1
   );
 }
+
+/**
+ * Channels of dx below which an input gradient stays on col2im: for dx [8, 32, 32, 3] from
+ * 64 channels Winograd took 2.51 ms against col2im's 1.73 (an 8-wide panel 3/8 used, where
+ * col2im's product has 9·3 columns); with 4 channels Winograd won (0.44 against 0.83 ms).
+ * @internal
+ */
+export const WINOGRAD_MIN_INPUT_GRADIENT_CHANNELS = 4;
 
 /**
  * The input gradient of the stride-1 3×3 conv `info` as a conv of dy: dx [N, H, W, C] is

@@ -10,8 +10,8 @@ import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, type GroupNormKernelAttrs } 
  *   ∂β = Σ_b (1+s)·S1,   ∂γ = Σ_b (1+s)·S2,   ∂s = γ·S2 + β·S1,   ∂t = S1.
  *
  * The forward kernel's statistics (μ, 1/σ per image and group) are saved for the
- * gradient, with x, γ, β and emb; nothing of size x is recomputed or kept beyond x.
- * The caller has checked the arguments.
+ * gradient, with x, γ, β and emb: the backward kernel recomputes u from them, so nothing
+ * of x's size is kept but x itself. The caller has checked the arguments.
  * @internal
  */
 export function fusedGroupNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, emb: tf.Tensor | undefined, attrs: GroupNormKernelAttrs): T {
